@@ -1,0 +1,196 @@
+"""Settings for the realtime gateway.
+
+Everything configurable comes from the environment, read here and only here:
+`DJANGO_*` for Django itself, `GATEWAY_*` for the gateway. See README.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from gateway_project import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env.load_dotenv(BASE_DIR / ".env")
+
+DEBUG = env.get_bool("DJANGO_DEBUG", False)
+
+
+def _required_secret(name: str, development_fallback: str) -> str:
+    value = env.get_str(name)
+    if value:
+        return value
+    if DEBUG:
+        return development_fallback
+    raise ImproperlyConfigured(
+        f"{name} is not set. Set it in the environment (see README.md); only a "
+        "development server (DJANGO_DEBUG=true) may start without it."
+    )
+
+
+SECRET_KEY = _required_secret(
+    "DJANGO_SECRET_KEY", "django-insecure-development-only-do-not-deploy"
+)
+ALLOWED_HOSTS = env.get_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env.get_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "keys",
+    "realtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gateway_project.urls"
+ASGI_APPLICATION = "gateway_project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url: str) -> dict:
+    config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets several gateway processes share one file; IMMEDIATE avoids
+        # "database is locked" on lock upgrades.
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    return config
+
+
+DATABASES = {
+    "default": _database(
+        env.get_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.get_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve the admin's assets straight from the installed apps: no collectstatic
+# step is needed to get a styled admin from `rungateway`.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOG_LEVEL = env.get_str("GATEWAY_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "keys": {"level": LOG_LEVEL},
+        "realtime": {"level": LOG_LEVEL},
+        "gateway_project": {"level": LOG_LEVEL},
+    },
+}
+
+# --- The gateway -------------------------------------------------------------
+
+# MultiFernet keys: the first encrypts, every one decrypts (rotation).
+GATEWAY_ENCRYPTION_KEYS = env.get_list("GATEWAY_ENCRYPTION_KEYS")
+if not GATEWAY_ENCRYPTION_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "GATEWAY_ENCRYPTION_KEYS is not set. Generate a key with "
+        "`python manage.py generate_encryption_key` and set it in the environment; "
+        "provider credentials are stored encrypted with it."
+    )
+
+# Raw provider keys (not virtual keys) are refused unless this is on.
+GATEWAY_ALLOW_PASSTHROUGH = env.get_bool("GATEWAY_ALLOW_PASSTHROUGH", False)
+
+# One maximum message size for both legs and for the server (OpenAI accepts
+# input_audio_buffer.append events of up to 15 MiB).
+GATEWAY_MAX_MESSAGE_BYTES = int(
+    env.get_number("GATEWAY_MAX_MESSAGE_BYTES", 16 * 1024 * 1024, minimum=1024)
+)
+# Daphne refuses a handshake whose connect() takes over 5 s: stay under it.
+GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.get_number(
+    "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", 4.0, minimum=0.1
+)
+# How long a client frame may wait for a slow upstream before the session ends.
+GATEWAY_UPSTREAM_SEND_TIMEOUT = env.get_number(
+    "GATEWAY_UPSTREAM_SEND_TIMEOUT", 10.0, minimum=0.1
+)
+GATEWAY_UPSTREAM_COMPRESSION = env.get_bool("GATEWAY_UPSTREAM_COMPRESSION", False)
+GATEWAY_PING_INTERVAL = env.get_number("GATEWAY_PING_INTERVAL", 20.0, minimum=1)
+GATEWAY_PING_TIMEOUT = env.get_number("GATEWAY_PING_TIMEOUT", 20.0, minimum=1)
+# Live sessions re-read their key this often, so a revocation reaches them even
+# when the channel layer cannot carry it (in-memory layer, lost message).
+GATEWAY_KEY_RECHECK_SECONDS = env.get_number(
+    "GATEWAY_KEY_RECHECK_SECONDS", 5.0, minimum=0.05
+)
+# Live sessions write their counters this often; a crash loses at most this much.
+GATEWAY_CHECKPOINT_SECONDS = env.get_number(
+    "GATEWAY_CHECKPOINT_SECONDS", 30.0, minimum=0.05
+)
+# Names this process on its session rows; a restarted process with the same
+# name marks the rows its previous life left active as interrupted.
+# Default: host:port under rungateway, host:pid otherwise.
+GATEWAY_INSTANCE = env.get_str("GATEWAY_INSTANCE")
+GATEWAY_ALLOWED_ORIGINS = env.get_list("GATEWAY_ALLOWED_ORIGINS", "*")
+
+# The provider registry: kind -> adapter class. The only place kinds are named.
+GATEWAY_PROVIDER_ADAPTERS = {
+    "openai": "realtime.providers.openai.OpenAIAdapter",
+}

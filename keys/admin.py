@@ -1,0 +1,114 @@
+"""Admin for providers and virtual keys. No secret or ciphertext is ever rendered."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from keys import services
+from keys.forms import ProviderForm, VirtualKeyForm
+from keys.models import Provider, VirtualKey
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderForm
+    list_display = ["slug", "kind", "endpoint", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["slug"]
+
+    @admin.display(description="endpoint")
+    def endpoint(self, provider: Provider) -> str:
+        return provider.upstream_url or "(public endpoint)"
+
+
+class KeyStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        live = queryset.filter(revoked_at__isnull=True)
+        if self.value() == "expired":
+            return live.filter(expires_at__lte=now)
+        if self.value() == "active":
+            return live.exclude(expires_at__lte=now)
+        return queryset
+
+
+@admin.register(VirtualKey)
+class VirtualKeyAdmin(admin.ModelAdmin):
+    form = VirtualKeyForm
+    list_display = [
+        "name",
+        "provider",
+        "masked_key",
+        "status",
+        "models",
+        "max_concurrent_sessions",
+        "expires_at",
+        "last_used_at",
+        "created_at",
+    ]
+    list_filter = [KeyStatusFilter, "provider"]
+    list_select_related = ["provider"]
+    search_fields = ["name", "key_prefix"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["masked_key", "status", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke_selected"]
+
+    def get_fieldsets(self, request, obj=None):
+        fields = ["name", "provider", "credential", "allowed_models",
+                  "max_concurrent_sessions", "expires_at"]
+        if obj is None:
+            return [(None, {"fields": fields})]
+        return [
+            (None, {"fields": fields}),
+            ("Key", {"fields": self.readonly_fields}),
+        ]
+
+    @admin.display(description="key")
+    def masked_key(self, key: VirtualKey) -> str:
+        return key.masked_key
+
+    @admin.display(description="models")
+    def models(self, key: VirtualKey) -> str:
+        return ", ".join(key.allowed_models) or "any"
+
+    def save_model(self, request, obj: VirtualKey, form, change: bool) -> None:
+        credential = form.cleaned_data.get("credential") or ""
+        if not change:
+            request._issued_token = services.virtual_key_issue(key=obj, credential=credential)
+            return
+        obj.save()
+        if credential:
+            services.virtual_key_set_credential(key=obj, credential=credential)
+
+    def response_add(self, request, obj: VirtualKey, post_url_continue=None):
+        """Show the new token once, on this page only; it is not stored anywhere."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "key": obj,
+            "token": request._issued_token,
+            "title": "Virtual key issued",
+        }
+        response = TemplateResponse(
+            request, "admin/keys/virtualkey/issued.html", context
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected keys (closes their live sessions)")
+    def revoke_selected(self, request, queryset) -> None:
+        count = 0
+        for key in queryset:
+            services.virtual_key_revoke(key=key)
+            count += 1
+        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

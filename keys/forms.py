@@ -1,0 +1,65 @@
+"""Admin forms: credentials are write-only, kinds come from the registry."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from keys.models import Provider, VirtualKey
+from keys.services import clean_models
+
+
+class ProviderForm(forms.ModelForm):
+    kind = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = Provider
+        fields = ["slug", "kind", "upstream_url"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [
+            (kind, kind) for kind in sorted(settings.GATEWAY_PROVIDER_ADAPTERS)
+        ]
+
+
+class ModelListField(forms.CharField):
+    """A comma-separated list of model names (a trailing * matches a prefix)."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value) -> list[str]:
+        return clean_models((value or "").split(","))
+
+
+class VirtualKeyForm(forms.ModelForm):
+    credential = forms.CharField(
+        label="Provider API key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted; never shown again.",
+    )
+    allowed_models = ModelListField(
+        required=False,
+        help_text="Comma-separated, e.g. gpt-realtime, gpt-realtime-mini*. "
+        "Empty: any model.",
+    )
+
+    class Meta:
+        model = VirtualKey
+        fields = [
+            "name",
+            "provider",
+            "allowed_models",
+            "max_concurrent_sessions",
+            "expires_at",
+        ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["credential"].required = False
+            self.fields["credential"].label = "Replace provider API key"
+            self.fields["credential"].help_text = "Leave blank to keep the current one."

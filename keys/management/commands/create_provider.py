@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from keys import services
+
+
+class Command(BaseCommand):
+    help = "Create a provider: where sessions go and which adapter speaks to it."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--slug", required=True, help="Unique name, e.g. openai.")
+        parser.add_argument("--kind", required=True, help="Adapter kind, e.g. openai.")
+        parser.add_argument(
+            "--upstream-url", default="", help="Blank: the provider's public endpoint."
+        )
+
+    def handle(self, *args, slug: str, kind: str, upstream_url: str, **options) -> None:
+        try:
+            provider = services.provider_create(
+                slug=slug, kind=kind, upstream_url=upstream_url
+            )
+        except ValidationError as exc:
+            raise CommandError(_describe(exc)) from None
+        self.stdout.write(f"Created provider {provider.slug} ({provider.kind}).")
+
+
+def _describe(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return "; ".join(
+            f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
+        )
+    return " ".join(exc.messages)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from keys import exceptions, selectors, services
+from keys.management.commands.create_provider import _describe
+
+
+class Command(BaseCommand):
+    help = (
+        "Issue a virtual key for a provider credential. The key is printed once, "
+        "alone on the last line of stdout."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--provider", required=True, help="Provider slug.")
+        parser.add_argument("--name", required=True, help="Unique key name.")
+        secret = parser.add_mutually_exclusive_group(required=True)
+        secret.add_argument(
+            "--secret", help="The provider API key; '-' reads it from stdin."
+        )
+        secret.add_argument(
+            "--secret-env", metavar="VAR", help="Read the provider API key from $VAR."
+        )
+        parser.add_argument("--models", default="", help="Allowed models, m1,m2.")
+        parser.add_argument(
+            "--expires-in", type=int, metavar="SECONDS", help="Expire after this long."
+        )
+        parser.add_argument(
+            "--max-sessions", type=int, help="Most concurrent sessions allowed."
+        )
+
+    def handle(self, *args, **options) -> None:
+        provider = self._provider(options["provider"])
+        expires_at = None
+        if options["expires_in"] is not None:
+            if options["expires_in"] <= 0:
+                raise CommandError("--expires-in must be a positive number of seconds.")
+            expires_at = timezone.now() + datetime.timedelta(
+                seconds=options["expires_in"]
+            )
+        try:
+            key, token = services.virtual_key_create(
+                name=options["name"],
+                provider=provider,
+                credential=self._secret(options),
+                allowed_models=options["models"].split(","),
+                expires_at=expires_at,
+                max_concurrent_sessions=options["max_sessions"],
+            )
+        except ValidationError as exc:
+            raise CommandError(_describe(exc)) from None
+        except exceptions.CredentialUnreadable as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(
+            f"Issued virtual key {key.name} for {provider.slug}. "
+            "It is shown only now; store it safely:"
+        )
+        self.stdout.write(token)
+
+    def _provider(self, slug: str):
+        try:
+            return selectors.provider_get(slug=slug)
+        except exceptions.KeyNotFound:
+            raise CommandError(f"No provider {slug!r}; create it first.") from None
+
+    def _secret(self, options) -> str:
+        if options["secret_env"]:
+            value = os.environ.get(options["secret_env"])
+            if not value:
+                raise CommandError(f"${options['secret_env']} is not set.")
+            return value
+        if options["secret"] == "-":
+            return sys.stdin.readline().strip()
+        return options["secret"]

@@ -1,0 +1,147 @@
+"""Providers and the virtual keys that stand for their credentials."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+_LOOPBACK_NAMES = {"localhost"}
+
+
+def validate_provider_kind(value: str) -> None:
+    """A kind the gateway has an adapter for (GATEWAY_PROVIDER_ADAPTERS)."""
+    kinds = sorted(settings.GATEWAY_PROVIDER_ADAPTERS)
+    if value not in kinds:
+        raise ValidationError(
+            f"Unknown provider kind {value!r}; expected one of: {', '.join(kinds)}."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_upstream_url(value: str) -> None:
+    """wss:// anywhere; plain ws:// only to this machine (tests, the fake)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValidationError("The upstream URL must be a ws:// or wss:// URL.")
+    if parts.scheme == "ws" and not _is_loopback(parts.hostname):
+        raise ValidationError("Plain ws:// is allowed only to a loopback address.")
+    if parts.username or parts.password:
+        raise ValidationError("Put credentials on the virtual key, not in the URL.")
+
+
+class Provider(models.Model):
+    """An upstream realtime service the gateway can reach."""
+
+    slug = models.SlugField("slug", max_length=64, unique=True)
+    kind = models.CharField(
+        "kind",
+        max_length=32,
+        validators=[validate_provider_kind],
+        help_text="Which adapter speaks to it, e.g. openai.",
+    )
+    upstream_url = models.CharField(
+        "upstream URL",
+        max_length=500,
+        blank=True,
+        validators=[validate_upstream_url],
+        help_text="Blank: the provider's public endpoint.",
+    )
+    created_at = models.DateTimeField("created", default=timezone.now)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = "provider"
+        verbose_name_plural = "providers"
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class VirtualKey(models.Model):
+    """A gateway key that stands for one encrypted provider credential."""
+
+    name = models.CharField(
+        "name",
+        max_length=100,
+        unique=True,
+        validators=[RegexValidator(r"^[\w.@+-]+$", "Letters, digits and .@+-_ only.")],
+    )
+    provider = models.ForeignKey(
+        Provider,
+        on_delete=models.PROTECT,
+        related_name="virtual_keys",
+        verbose_name="provider",
+    )
+    # fernet$<token>; see keys.crypto. Never rendered anywhere.
+    encrypted_credential = models.TextField("encrypted credential", editable=False)
+    key_prefix = models.CharField("key prefix", max_length=16, editable=False)
+    # sha256$<hex>; see keys.tokens. The token itself is never stored.
+    key_digest = models.CharField(
+        "key digest", max_length=80, unique=True, editable=False
+    )
+    allowed_models = models.JSONField(
+        "allowed models",
+        default=list,
+        blank=True,
+        help_text="Empty: any model.",
+    )
+    max_concurrent_sessions = models.PositiveIntegerField(
+        "max concurrent sessions",
+        null=True,
+        blank=True,
+        help_text="Blank: no limit.",
+    )
+    expires_at = models.DateTimeField("expires", null=True, blank=True)
+    revoked_at = models.DateTimeField("revoked", null=True, blank=True, editable=False)
+    created_at = models.DateTimeField("created", default=timezone.now)
+    last_used_at = models.DateTimeField("last used", null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "virtual key"
+        verbose_name_plural = "virtual keys"
+        indexes = [models.Index(fields=["created_at"], name="vk_created_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_concurrent_sessions__isnull=True)
+                | models.Q(max_concurrent_sessions__gte=1),
+                name="vk_max_sessions_positive",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def masked_key(self) -> str:
+        """The recognisable start of the key, the rest hidden."""
+        return f"{self.key_prefix}…"
+
+    def is_expired(self, now=None) -> bool:
+        """True when the key is past its expiry."""
+        return self.expires_at is not None and self.expires_at <= (
+            now or timezone.now()
+        )
+
+    @property
+    def status(self) -> str:
+        """active, revoked or expired."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.is_expired():
+            return "expired"
+        return "active"

@@ -1,0 +1,74 @@
+"""Reads of providers and virtual keys."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from keys import exceptions, tokens
+from keys.models import Provider, VirtualKey
+from keys.values import KeyIdentity, ProviderTarget
+
+REVOCATION_EVENT = "virtual_key.revoked"
+
+
+def revocation_group(key_id: int) -> str:
+    """The channel-layer group a key's live sessions listen on for revocation."""
+    return f"virtual-key.{key_id}"
+
+
+def provider_target(provider: Provider) -> ProviderTarget:
+    """A provider row as a value."""
+    return ProviderTarget(
+        provider_id=provider.pk,
+        slug=provider.slug,
+        kind=provider.kind,
+        upstream_url=provider.upstream_url,
+    )
+
+
+def key_identity(key: VirtualKey) -> KeyIdentity:
+    """A virtual key row as a value, without its credential."""
+    return KeyIdentity(
+        key_id=key.pk,
+        name=key.name,
+        provider=provider_target(key.provider),
+        max_concurrent_sessions=key.max_concurrent_sessions,
+    )
+
+
+def provider_get(*, slug: str) -> Provider:
+    """The provider with this slug, or exceptions.KeyNotFound."""
+    try:
+        return Provider.objects.get(slug=slug)
+    except Provider.DoesNotExist:
+        raise exceptions.KeyNotFound(f"no provider {slug!r}") from None
+
+
+def virtual_key_get(*, name: str) -> VirtualKey:
+    """The virtual key with this name, or exceptions.KeyNotFound."""
+    try:
+        return VirtualKey.objects.select_related("provider").get(name=name)
+    except VirtualKey.DoesNotExist:
+        raise exceptions.KeyNotFound(f"no virtual key named {name!r}") from None
+
+
+def virtual_key_refusal(*, key_id: int) -> exceptions.KeyRefused | None:
+    """Why a key may no longer be used (revoked, expired, deleted), or None."""
+    row = (
+        VirtualKey.objects.filter(pk=key_id)
+        .values_list("revoked_at", "expires_at")
+        .first()
+    )
+    if row is None:
+        return exceptions.KeyRevoked("the virtual key was deleted")
+    revoked_at, expires_at = row
+    if revoked_at is not None:
+        return exceptions.KeyRevoked("the virtual key was revoked")
+    if expires_at is not None and expires_at <= timezone.now():
+        return exceptions.KeyExpired("the virtual key has expired")
+    return None
+
+
+def looks_like_virtual_key(value: str) -> bool:
+    """True when `value` has the shape of a virtual key (no lookup)."""
+    return tokens.looks_like_token(value)

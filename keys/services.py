@@ -1,0 +1,180 @@
+"""Writes and checks on providers and virtual keys."""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import logging
+from collections.abc import Iterable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.utils import timezone
+
+from keys import crypto, exceptions, tokens
+from keys.models import Provider, VirtualKey
+from keys.selectors import (
+    REVOCATION_EVENT,
+    key_identity,
+    provider_get,
+    provider_target,
+    revocation_group,
+)
+from keys.values import ResolvedCredential, Secret
+
+logger = logging.getLogger(__name__)
+
+
+def provider_create(*, slug: str, kind: str, upstream_url: str = "") -> Provider:
+    """Create a provider; ValidationError on bad input."""
+    provider = Provider(slug=slug, kind=kind, upstream_url=upstream_url)
+    provider.full_clean()
+    provider.save()
+    return provider
+
+
+def clean_models(models: Iterable[str]) -> list[str]:
+    """Model names without blanks or duplicates, sorted."""
+    return sorted({model.strip() for model in models if model.strip()})
+
+
+def virtual_key_create(
+    *,
+    name: str,
+    provider: Provider,
+    credential: str,
+    allowed_models: Iterable[str] = (),
+    expires_at: datetime.datetime | None = None,
+    max_concurrent_sessions: int | None = None,
+) -> tuple[VirtualKey, str]:
+    """Issue a virtual key; returns the row and the token, which is shown once."""
+    key = VirtualKey(
+        name=name,
+        provider=provider,
+        allowed_models=clean_models(allowed_models),
+        expires_at=expires_at,
+        max_concurrent_sessions=max_concurrent_sessions,
+    )
+    return key, virtual_key_issue(key=key, credential=credential)
+
+
+def virtual_key_issue(*, key: VirtualKey, credential: str) -> str:
+    """Give an unsaved key its token and encrypted credential, save it, return
+    the token (the only time it exists outside the client)."""
+    credential = credential.strip()
+    if not credential:
+        raise exceptions.CredentialUnreadable("the provider credential is empty")
+    new = tokens.new_token()
+    key.encrypted_credential = crypto.encrypt(credential)
+    key.key_prefix = new.prefix
+    key.key_digest = new.digest
+    key.full_clean()
+    key.save()
+    logger.info("issued virtual key %s (%s)", key.name, new.prefix)
+    return new.token
+
+
+def virtual_key_set_credential(*, key: VirtualKey, credential: str) -> None:
+    """Replace the provider credential a key stands for."""
+    credential = credential.strip()
+    if not credential:
+        raise exceptions.CredentialUnreadable("the provider credential is empty")
+    key.encrypted_credential = crypto.encrypt(credential)
+    key.save(update_fields=["encrypted_credential"])
+
+
+def virtual_key_revoke(*, key: VirtualKey) -> VirtualKey:
+    """Revoke a key and tell every gateway process to close its live sessions."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        logger.info("revoked virtual key %s (%s)", key.name, key.key_prefix)
+    key_id = key.pk
+    transaction.on_commit(lambda: _announce_revocation(key_id))
+    return key
+
+
+def _announce_revocation(key_id: int) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            revocation_group(key_id), {"type": REVOCATION_EVENT, "key_id": key_id}
+        )
+    except Exception:  # the layer is optional: sessions re-check their key anyway
+        logger.warning(
+            "could not announce the revocation of key id %s over the channel "
+            "layer; live sessions will notice at their next key check",
+            key_id,
+            exc_info=True,
+        )
+
+
+def model_allowed(allowed_models: list[str], model: str) -> bool:
+    """True when `model` matches the allow-list (exact, or a trailing-* pattern)."""
+    if not allowed_models:
+        return True
+    if not model:
+        return False  # an unnamed model could be anything upstream defaults to
+    return any(
+        fnmatch.fnmatchcase(model, pattern) if pattern.endswith("*") else model == pattern
+        for pattern in allowed_models
+    )
+
+
+def virtual_key_authenticate(*, token: str, model: str) -> ResolvedCredential:
+    """Check a presented virtual key for `model`; the credential if it may be used.
+
+    Raises KeyNotFound for an unknown key and a KeyRefused subclass, carrying the
+    key's identity, for a known key that may not be used now.
+    """
+    if not tokens.looks_like_token(token):
+        raise exceptions.KeyNotFound("not a virtual key")
+    try:
+        key = VirtualKey.objects.select_related("provider").get(
+            key_digest=tokens.digest(token)
+        )
+    except VirtualKey.DoesNotExist:
+        raise exceptions.KeyNotFound("unknown virtual key") from None
+    identity = key_identity(key)
+    if key.revoked_at is not None:
+        raise exceptions.KeyRevoked("the virtual key was revoked", identity=identity)
+    if key.is_expired():
+        raise exceptions.KeyExpired("the virtual key has expired", identity=identity)
+    if not model_allowed(key.allowed_models, model):
+        raise exceptions.ModelNotAllowed(
+            f"model {model!r} is not allowed for this virtual key"
+            if model
+            else "this virtual key requires a model (the model query parameter)",
+            identity=identity,
+        )
+    credential = Secret(crypto.decrypt(key.encrypted_credential))
+    return ResolvedCredential(
+        provider=identity.provider, credential=credential, key=identity
+    )
+
+
+def passthrough_resolve(*, provider_slug: str, api_key: str) -> ResolvedCredential:
+    """A raw provider key for a named provider (only where passthrough is on)."""
+    provider = provider_get(slug=provider_slug)
+    return ResolvedCredential(
+        provider=provider_target(provider), credential=Secret(api_key), key=None
+    )
+
+
+def virtual_key_mark_used(*, key_id: int) -> None:
+    """Record that a key has just opened a session."""
+    VirtualKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+
+
+@transaction.atomic
+def credentials_reencrypt() -> int:
+    """Re-encrypt every stored credential under the first encryption key."""
+    count = 0
+    for key in VirtualKey.objects.select_for_update().only("encrypted_credential"):
+        key.encrypted_credential = crypto.reencrypt(key.encrypted_credential)
+        key.save(update_fields=["encrypted_credential"])
+        count += 1
+    return count

@@ -1,0 +1,58 @@
+"""Values the keys app hands to the rest of the gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The plaintext, for the one place that must send it upstream."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTarget:
+    """Where a session goes: the provider row, flattened."""
+
+    provider_id: int
+    slug: str
+    kind: str
+    upstream_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIdentity:
+    """Who a virtual key is, without its credential (for refused attempts)."""
+
+    key_id: int
+    name: str
+    provider: ProviderTarget
+    max_concurrent_sessions: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedCredential:
+    """What a session needs: the provider, the plaintext credential and the key."""
+
+    provider: ProviderTarget
+    credential: Secret
+    key: KeyIdentity | None  # None for a raw provider key (passthrough)

@@ -1,0 +1,85 @@
+"""The usage log in the admin: read-only, filterable, with a daily chart."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from realtime import selectors
+from realtime.models import RealtimeSession
+
+_COUNTERS = [
+    "messages_from_client",
+    "messages_from_upstream",
+    "bytes_from_client",
+    "bytes_from_upstream",
+    "responses",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "total_tokens",
+    "input_text_tokens",
+    "input_audio_tokens",
+    "output_text_tokens",
+    "output_audio_tokens",
+]
+
+
+@admin.register(RealtimeSession)
+class RealtimeSessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "virtual_key_name",
+        "provider_slug",
+        "model",
+        "status",
+        "duration_display",
+        "messages_from_client",
+        "messages_from_upstream",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "close_code",
+    ]
+    list_filter = ["status", "provider_slug", "model", "started_at"]
+    search_fields = ["=id", "virtual_key_name", "model", "client_address"]
+    date_hierarchy = "started_at"
+    list_per_page = 50
+    show_full_result_count = False  # COUNT(*) over a large log is slow
+    fieldsets = [
+        (None, {"fields": ["id", "virtual_key_name", "provider_slug", "model",
+                           "client_address", "gateway_instance"]}),
+        ("Lifecycle", {"fields": ["status", "started_at", "ended_at",
+                                  "checkpointed_at", "duration_display",
+                                  "close_code", "close_reason", "error"]}),
+        ("Traffic and usage", {"fields": _COUNTERS}),
+    ]
+
+    @admin.display(description="duration")
+    def duration_display(self, session: RealtimeSession) -> str:
+        duration = session.duration
+        return "-" if duration is None else f"{duration.total_seconds():.1f} s"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field for group in self.fieldsets for field in group[1]["fields"]]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the usage log is an audit trail
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            sessions = context["cl"].queryset
+            days = selectors.usage_by_day(sessions)
+            peak = max((day.tokens for day in days), default=0) or 1
+            context["usage_days"] = [
+                (day, round(100 * day.tokens / peak)) for day in days
+            ]
+            context["usage_totals"] = selectors.usage_totals(sessions)
+        return response

@@ -1,0 +1,477 @@
+"""One client session: authenticate, dial the upstream, bridge frames, log usage.
+
+Channels' stock dispatch loop costs a thread hop (closing old DB connections)
+and a fresh task per frame. The consumer keeps the AsyncWebsocketConsumer hooks
+but runs its own receive loop, so a client frame reaches the upstream with one
+`send` and nothing else; database work happens only off the hot path, through
+`database_sync_to_async`, which handles stale connections itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import Error as DatabaseError
+from websockets.exceptions import ConnectionClosed
+
+from keys import selectors as key_selectors
+from realtime import close_codes, metrics, services
+from realtime.credentials import parse_handshake
+from realtime.exceptions import (
+    AccessDenied,
+    AuthenticationFailed,
+    GatewayError,
+    MessageTooLarge,
+    ShuttingDown,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from realtime.instance import instance_name
+from realtime.meter import Meter, text_size
+from realtime.models import SessionStatus
+from realtime.providers import adapter_for
+from realtime.upstream import UpstreamOptions, open_upstream
+
+logger = logging.getLogger(__name__)
+
+# Upstream close codes that mean the provider failed rather than ended normally.
+_UPSTREAM_FAULT_CODES = {1006, 1011, 1012, 1013, 1014}
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a session ends: what the row says and what each side is told."""
+
+    status: str
+    close_code: int | None  # sent to the client if it is still there; recorded
+    upstream_code: int = close_codes.NORMAL
+    reason: str = ""
+    error: GatewayError | None = None  # sent as an error event before the close
+
+    @classmethod
+    def by_gateway(cls, error: GatewayError, *, status: str) -> Ending:
+        """The gateway ends the session and tells the client why."""
+        upstream = 1001 if isinstance(error, ShuttingDown) else close_codes.NORMAL
+        return cls(status, error.close_code, upstream_code=upstream, error=error)
+
+    @classmethod
+    def by_client(cls, code: int | None) -> Ending:
+        """The client closed (or vanished: 1006)."""
+        return cls(
+            SessionStatus.FINISHED,
+            code,
+            upstream_code=close_codes.to_upstream(code),
+            reason="client vanished without a close frame" if code == 1006 else "",
+        )
+
+    @classmethod
+    def by_upstream(cls, code: int, reason: str) -> Ending:
+        """The upstream closed with a close frame: relay it."""
+        status = (
+            SessionStatus.FAILED if code in _UPSTREAM_FAULT_CODES else SessionStatus.FINISHED
+        )
+        return cls(status, close_codes.to_client(code), reason=reason)
+
+
+class SessionLog(logging.LoggerAdapter):
+    """Prefixes every line with the session id; never given keys or payloads."""
+
+    def process(self, msg, kwargs):
+        return f"[session {self.extra['session']}] {msg}", kwargs
+
+
+def _upstream_options() -> UpstreamOptions:
+    return UpstreamOptions(
+        connect_timeout=settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT,
+        max_size=settings.GATEWAY_MAX_MESSAGE_BYTES,
+        compression=settings.GATEWAY_UPSTREAM_COMPRESSION,
+        ping_interval=settings.GATEWAY_PING_INTERVAL,
+        ping_timeout=settings.GATEWAY_PING_TIMEOUT,
+    )
+
+
+class RealtimeConsumer(AsyncWebsocketConsumer):
+    """Bridges one client WebSocket to one provider WebSocket."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Serve one connection; whatever ends it, the session row is finalised."""
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = get_channel_layer()
+        self.channel_name = None
+        self._log = SessionLog(logger, {"session": "-"})
+        self._session_id = None
+        self._key_id: int | None = None
+        self._provider_slug = ""
+        self._upstream = None
+        self._adapter = None
+        self._meter = Meter()
+        self._subprotocol: str | None = None
+        self._accepted = False
+        self._client_open = True
+        self._bridge: asyncio.Task | None = None
+        self._ending: Ending | None = None
+        self._ended: asyncio.Future | None = None
+        self._max_bytes = settings.GATEWAY_MAX_MESSAGE_BYTES
+        self._send_timeout = settings.GATEWAY_UPSTREAM_SEND_TIMEOUT
+        try:
+            await self._serve(receive)
+        except StopConsumer:
+            pass
+        except asyncio.CancelledError:
+            # The server is stopping (Daphne cancels every application).
+            error = ShuttingDown("The gateway is shutting down; reconnect.")
+            await asyncio.shield(self._end(Ending.by_gateway(error, status="finished")))
+            raise
+        except Exception:
+            self._log.exception("gateway fault")
+            error = GatewayError("The gateway failed; the session was closed.")
+            await asyncio.shield(self._end(Ending.by_gateway(error, status="failed")))
+        finally:
+            if self._ended is None:  # ended without a disconnect message
+                await asyncio.shield(self._end(Ending.by_client(None)))
+
+    async def _serve(self, receive) -> None:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                await self.websocket_receive(message)
+            elif kind == "websocket.connect":
+                await self.connect()
+            elif kind == "websocket.disconnect":
+                await self.websocket_disconnect(message)
+
+    # --- connect ---------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Authenticate, dial the upstream, then accept and start bridging."""
+        handshake = parse_handshake(
+            headers=self.scope.get("headers", ()),
+            query_string=self.scope.get("query_string", b""),
+            subprotocols=self.scope.get("subprotocols", ()),
+        )
+        self._subprotocol = handshake.selected_subprotocol
+        try:
+            opened = await database_sync_to_async(services.session_open)(
+                handshake=handshake,
+                client_address=self._client_address(),
+                instance=instance_name(),
+                allow_passthrough=settings.GATEWAY_ALLOW_PASSTHROUGH,
+            )
+        except GatewayError as exc:
+            await self._refuse(exc)
+            return
+        except DatabaseError:
+            self._log.exception("cannot check keys: database error")
+            await self._refuse(
+                UpstreamUnavailable(
+                    "The gateway cannot check keys right now; try again shortly.",
+                    code="keys_unavailable",
+                )
+            )
+            return
+
+        self._session_id = opened.session_id
+        self._log = SessionLog(logger, {"session": str(opened.session_id)})
+        provider = opened.resolved.provider
+        self._provider_slug = provider.slug
+        if opened.resolved.key is not None:
+            self._key_id = opened.resolved.key.key_id
+        try:
+            adapter = adapter_for(provider.kind)
+            target = adapter.target(
+                base_url=adapter.upstream_url(provider.upstream_url),
+                credential=opened.resolved.credential,
+                query=handshake.query,
+                subprotocols=handshake.subprotocols,
+            )
+            self._upstream = await open_upstream(target, _upstream_options())
+        except GatewayError as exc:
+            self._log.warning("upstream %s refused: %s", provider.slug, exc.code)
+            await self._end(Ending.by_gateway(exc, status=SessionStatus.FAILED))
+            return
+        self._adapter = adapter
+        await self.accept(self._subprotocol)
+        self._accepted = True
+        metrics.session_started(provider=provider.slug)
+        self._log.info("bridging to %s model=%s", provider.slug, handshake.model or "-")
+        self._bridge = asyncio.create_task(self._run_bridge())
+
+    async def _refuse(self, error: GatewayError) -> None:
+        """Refuse a handshake: no upstream, one error event, then the close."""
+        metrics.handshake_refused(code=error.code)
+        self._log.warning(
+            "refused a handshake from %s: %s", self._client_address(), error.code
+        )
+        self._ending = Ending.by_gateway(error, status=SessionStatus.REJECTED)
+        self._ended = asyncio.get_running_loop().create_future()
+        self._ended.set_result(None)
+        await self._close_client(self._ending)
+
+    def _client_address(self) -> str:
+        client = self.scope.get("client")
+        return str(client[0]) if client else ""
+
+    # --- the bridge --------------------------------------------------------------
+
+    async def websocket_receive(self, message: dict) -> None:
+        """The hot path: one client frame to the upstream, counted."""
+        upstream = self._upstream
+        if upstream is None or self._ending is not None:
+            return
+        payload = message.get("text")
+        if payload is not None:
+            size = text_size(payload)
+        else:
+            payload = message.get("bytes") or b""
+            size = len(payload)
+        if size > self._max_bytes:
+            error = MessageTooLarge(
+                f"A message of {size} bytes is over the gateway's limit of "
+                f"{self._max_bytes} bytes."
+            )
+            await self._end(Ending.by_gateway(error, status=SessionStatus.FINISHED))
+            return
+        meter = self._meter
+        meter.messages_from_client += 1
+        meter.bytes_from_client += size
+        try:
+            # Bounded: a handler that waits here delays disconnects and revocations.
+            async with asyncio.timeout(self._send_timeout):
+                await upstream.send(payload)
+        except ConnectionClosed:
+            pass  # the upstream pump sees the close and ends the session
+        except TimeoutError:
+            error = UpstreamTimeout("The provider stopped reading from the session.")
+            await self._end(Ending.by_gateway(error, status=SessionStatus.FAILED))
+
+    async def _run_bridge(self) -> None:
+        """Run the pump and the watchers; the first to finish ends the session."""
+        tasks = [
+            asyncio.create_task(self._pump_upstream()),
+            asyncio.create_task(self._watch_session()),
+        ]
+        if self.channel_layer is not None and self._key_id is not None:
+            tasks.append(asyncio.create_task(self._listen_for_revocation()))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finished = next(task for task in tasks if task in done)
+        try:
+            ending = finished.result()
+        except Exception:
+            self._log.exception("bridge fault")
+            error = GatewayError("The gateway failed; the session was closed.")
+            ending = Ending.by_gateway(error, status=SessionStatus.FAILED)
+        await self._end(ending)
+
+    async def _pump_upstream(self) -> Ending:
+        """Forward upstream frames to the client until the upstream closes."""
+        upstream = self._upstream
+        send = self.base_send
+        meter = self._meter
+        usage_in = self._adapter.usage_in
+        try:
+            async for data in upstream:
+                if type(data) is str:
+                    meter.messages_from_upstream += 1
+                    meter.bytes_from_upstream += text_size(data)
+                    usage = usage_in(data)
+                    if usage is not None:
+                        meter.usage += usage
+                    await send({"type": "websocket.send", "text": data})
+                else:
+                    meter.messages_from_upstream += 1
+                    meter.bytes_from_upstream += len(data)
+                    await send({"type": "websocket.send", "bytes": data})
+        except ConnectionClosed:
+            pass
+        except OSError:  # the client is gone (uvicorn raises on a send after it)
+            return Ending.by_client(1006)
+        return self._upstream_ended()
+
+    def _upstream_ended(self) -> Ending:
+        upstream = self._upstream
+        received = upstream.protocol.close_rcvd
+        sent = upstream.protocol.close_sent
+        if received is not None:
+            return Ending.by_upstream(received.code, received.reason)
+        if sent is not None and sent.code == 1009:
+            error = MessageTooLarge(
+                f"The provider sent a message over the gateway's limit of "
+                f"{self._max_bytes} bytes."
+            )
+        elif sent is not None and sent.code == 1011:
+            error = UpstreamTimeout("The provider stopped answering pings.")
+        else:
+            error = UpstreamUnavailable("The connection to the provider was lost.")
+        return Ending.by_gateway(error, status=SessionStatus.FAILED)
+
+    async def _watch_session(self) -> Ending:
+        """Re-check the key and checkpoint the counters, every so often."""
+        loop = asyncio.get_running_loop()
+        recheck = settings.GATEWAY_KEY_RECHECK_SECONDS
+        checkpoint = settings.GATEWAY_CHECKPOINT_SECONDS
+        # Jitter the first check so sessions opened together do not query together.
+        next_recheck = loop.time() + recheck * random.uniform(0.5, 1.0)
+        if self._key_id is None:
+            next_recheck = float("inf")
+        next_checkpoint = loop.time() + checkpoint
+        while True:
+            await asyncio.sleep(max(0.0, min(next_recheck, next_checkpoint) - loop.time()))
+            now = loop.time()
+            try:
+                if now >= next_recheck:
+                    next_recheck = now + recheck
+                    refusal = await database_sync_to_async(
+                        key_selectors.virtual_key_refusal
+                    )(key_id=self._key_id)
+                    if refusal is not None:
+                        return self._key_refused(str(refusal), refusal.code)
+                if now >= next_checkpoint:
+                    next_checkpoint = now + checkpoint
+                    await database_sync_to_async(services.session_checkpoint)(
+                        session_id=self._session_id, counters=self._meter.snapshot()
+                    )
+            except DatabaseError:
+                # The session goes on; its counters stay in memory until it ends.
+                self._log.warning("database unavailable for housekeeping", exc_info=True)
+
+    async def _listen_for_revocation(self) -> Ending:
+        """End the session when any process announces that its key was revoked."""
+        layer = self.channel_layer
+        group = key_selectors.revocation_group(self._key_id)
+        joined = False
+        backoff = 0.5
+        while True:
+            try:
+                if not joined:
+                    self.channel_name = await layer.new_channel()
+                    await layer.group_add(group, self.channel_name)
+                    joined = True
+                message = await layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the layer is optional: the watcher re-checks anyway
+                self._log.warning("channel layer unavailable; retrying", exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 0.5
+            if message.get("type") == key_selectors.REVOCATION_EVENT:
+                return self._key_refused("the virtual key was revoked", "key_revoked")
+
+    def _key_refused(self, message: str, code: str) -> Ending:
+        self._log.info("closing: %s", code)
+        error = AccessDenied(message[:1].upper() + message[1:] + ".", code=code)
+        return Ending.by_gateway(error, status=SessionStatus.FINISHED)
+
+    # --- the end -----------------------------------------------------------------
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        """The client closed or vanished: close the upstream, finalise the row."""
+        self._client_open = False
+        await self._end(Ending.by_client(message.get("code")))
+        raise StopConsumer()
+
+    async def _end(self, ending: Ending) -> None:
+        """End the session once: stop the bridge, close both sides, finalise."""
+        if self._ended is not None:  # already ending: wait until the row is written
+            await asyncio.shield(self._ended)
+            return
+        self._ending = ending
+        self._ended = asyncio.get_running_loop().create_future()
+        try:
+            await self._stop_bridge()
+            await self._close_client(ending)
+            await self._close_upstream(ending)
+        finally:
+            try:
+                await self._finalise(ending)
+            finally:
+                self._ended.set_result(None)
+
+    async def _stop_bridge(self) -> None:
+        bridge = self._bridge
+        if bridge is not None and bridge is not asyncio.current_task():
+            bridge.cancel()
+            await asyncio.gather(bridge, return_exceptions=True)
+        if self.channel_name is not None and self._key_id is not None:
+            group = key_selectors.revocation_group(self._key_id)
+            try:
+                async with asyncio.timeout(1.0):
+                    await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # best effort: a group entry expires by itself
+                self._log.debug("could not leave the revocation group", exc_info=True)
+
+    async def _close_client(self, ending: Ending) -> None:
+        if not self._client_open:
+            return
+        self._client_open = False
+        try:
+            if not self._accepted:
+                # Accept first: a close before accept is an HTTP 403 with no reason.
+                await self.accept(self._subprotocol)
+                self._accepted = True
+            if ending.error is not None:
+                await self.send(text_data=json.dumps(ending.error.event()))
+            await self.close(code=ending.close_code, reason=ending.reason or None)
+        except OSError:
+            pass  # the client is already gone
+
+    async def _close_upstream(self, ending: Ending) -> None:
+        upstream = self._upstream
+        if upstream is None:
+            return
+        try:
+            await upstream.close(code=ending.upstream_code, reason=ending.reason[:120])
+        except (ConnectionClosed, OSError):
+            pass
+
+    async def _finalise(self, ending: Ending) -> None:
+        bridged = self._bridge is not None
+        if self._session_id is None:
+            return
+        error = ending.error.message if ending.error is not None else ending.reason
+        try:
+            await database_sync_to_async(services.session_finish)(
+                session_id=self._session_id,
+                status=ending.status,
+                close_code=ending.close_code,
+                close_reason=ending.reason,
+                error=error,
+                counters=self._meter.snapshot(),
+            )
+        except DatabaseError:
+            self._log.error(
+                "could not finalise the session row; counters lost: %s",
+                self._meter.snapshot(),
+                exc_info=True,
+            )
+        metrics.session_ended(
+            provider=self._provider_slug,
+            status=ending.status,
+            meter=self._meter,
+            bridged=bridged,
+        )
+        self._log.info(
+            "ended %s code=%s in=%d out=%d tokens=%d",
+            ending.status,
+            ending.close_code,
+            self._meter.messages_from_client,
+            self._meter.messages_from_upstream,
+            self._meter.usage.total_tokens,
+        )

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import asyncio
+
+from django.core.management.base import BaseCommand
+
+from realtime.fake_upstream import serve
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a loopback fake of OpenAI's Realtime API (GA events), so the gateway "
+        "can be tried and tested with no real API key."
+    )
+    requires_system_checks = []
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=9100)
+        parser.add_argument(
+            "--api-key", default=None, help="Require this bearer key (default: any)."
+        )
+
+    def handle(self, *args, host: str, port: int, api_key: str | None, **options):
+        self.stdout.write(f"Fake realtime upstream on ws://{host}:{port}/v1/realtime")
+        try:
+            asyncio.run(serve(host=host, port=port, api_key=api_key))
+        except KeyboardInterrupt:
+            pass

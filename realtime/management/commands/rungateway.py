@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import datetime
+import logging
+import socket
+
+from channels.routing import get_default_application
+from daphne.endpoints import build_endpoint_description_strings
+from daphne.server import Server
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from realtime import services
+from realtime.instance import instance_name, set_instance_name
+
+logger = logging.getLogger("realtime.rungateway")
+
+# Frames a little over the gateway's limit still reach the consumer, which
+# answers them with an error event and 4413; only larger ones meet Daphne's own
+# limit (which closes with 1009 and no event).
+_SERVER_SLACK_BYTES = 1024 * 1024
+
+
+class Command(BaseCommand):
+    help = "Run the gateway under Daphne with its settings applied."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Address to bind.")
+        parser.add_argument("--port", type=int, default=8000, help="Port to bind.")
+
+    def handle(self, *args, host: str, port: int, **options) -> None:
+        set_instance_name(f"{socket.gethostname()}:{port}")
+        self._sweep()
+        server_limit = settings.GATEWAY_MAX_MESSAGE_BYTES + _SERVER_SLACK_BYTES
+        self.stdout.write(
+            f"Realtime gateway on ws://{host}:{port}/v1/realtime "
+            f"(admin: http://{host}:{port}/admin/)"
+        )
+        Server(
+            application=get_default_application(),
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            websocket_max_message_size=server_limit,
+            websocket_max_frame_size=server_limit,
+            ping_interval=settings.GATEWAY_PING_INTERVAL,
+            ping_timeout=settings.GATEWAY_PING_TIMEOUT,
+            websocket_timeout=-1,  # sessions may be long; the provider caps them
+            websocket_handshake_timeout=5,
+            application_close_timeout=10,
+            verbosity=options["verbosity"],
+            server_name="realtime-gateway",
+        ).run()
+
+    def _sweep(self) -> None:
+        """Mark rows an earlier life of this instance (or a dead peer) left active."""
+        stale_before = timezone.now() - datetime.timedelta(
+            seconds=3 * settings.GATEWAY_CHECKPOINT_SECONDS
+        )
+        count = services.sessions_interrupt(
+            instance=instance_name(), stale_before=stale_before
+        )
+        if count:
+            logger.warning("marked %d session(s) left active as interrupted", count)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import datetime
+import json
+import re
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from realtime import selectors
+from realtime.models import SessionStatus
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_TABLE = [
+    ("started", 19),
+    ("key", 16),
+    ("provider", 10),
+    ("model", 22),
+    ("status", 11),
+    ("secs", 8),
+    ("msgs in/out", 13),
+    ("tokens in/out", 15),
+    ("code", 5),
+]
+
+
+def parse_moment(value: str) -> datetime.datetime:
+    """An ISO time, or a duration ago such as 30m, 24h, 7d."""
+    match = _DURATION.match(value.strip())
+    if match:
+        amount, unit = match.groups()
+        return timezone.now() - datetime.timedelta(**{_UNITS[unit]: int(amount)})
+    moment = parse_datetime(value)
+    if moment is None:
+        raise CommandError(f"{value!r} is neither an ISO time nor a duration like 24h.")
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+
+
+class Command(BaseCommand):
+    help = "List realtime sessions and their usage, newest first."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--json", action="store_true", help="A JSON array.")
+        parser.add_argument("--key", help="Only this virtual key (by name).")
+        parser.add_argument("--provider", help="Only this provider (by slug).")
+        parser.add_argument("--status", choices=SessionStatus.values)
+        parser.add_argument("--since", help="ISO time or duration ago (24h, 7d).")
+        parser.add_argument("--until", help="ISO time or duration ago.")
+        parser.add_argument("--limit", type=int, help="At most this many sessions.")
+
+    def handle(self, *args, **options) -> None:
+        sessions = selectors.sessions_list(
+            virtual_key=options["key"],
+            provider=options["provider"],
+            status=options["status"],
+            since=parse_moment(options["since"]) if options["since"] else None,
+            until=parse_moment(options["until"]) if options["until"] else None,
+            limit=options["limit"],
+        )
+        rows = [selectors.session_as_dict(session) for session in sessions]
+        if options["json"]:
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        self.stdout.write(_format_row([name for name, _ in _TABLE]))
+        for row in rows:
+            self.stdout.write(_format_row(_table_cells(row)))
+        self.stdout.write(f"{len(rows)} session(s)")
+
+
+def _table_cells(row: dict) -> list[str]:
+    seconds = row["duration_seconds"]
+    return [
+        (row["started_at"] or "")[:19].replace("T", " "),
+        row["virtual_key"] or "(passthrough)",
+        row["provider"],
+        row["model"] or "-",
+        row["status"],
+        "-" if seconds is None else f"{seconds:.1f}",
+        f"{row['messages_from_client']}/{row['messages_from_upstream']}",
+        f"{row['input_tokens']}/{row['output_tokens']}",
+        str(row["close_code"] or "-"),
+    ]
+
+
+def _format_row(cells: list[str]) -> str:
+    return "  ".join(
+        cell[:width].ljust(width) for cell, (_, width) in zip(cells, _TABLE, strict=True)
+    ).rstrip()

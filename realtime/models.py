@@ -1,0 +1,105 @@
+"""The usage log: one row per realtime session."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from keys.models import Provider, VirtualKey
+
+
+class SessionStatus(models.TextChoices):
+    ACTIVE = "active", "active"
+    FINISHED = "finished", "finished"  # a clean close by either side
+    FAILED = "failed", "failed"  # an upstream or gateway fault
+    REJECTED = "rejected", "rejected"  # a known key refused at connect
+    INTERRUPTED = "interrupted", "interrupted"  # its gateway process died
+
+
+class RealtimeSession(models.Model):
+    """Who talked to which provider and model, for how long, and what it cost."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    virtual_key = models.ForeignKey(
+        VirtualKey,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sessions",
+        verbose_name="virtual key",
+    )
+    # Kept as text too, so the log survives a deleted key or provider.
+    virtual_key_name = models.CharField("virtual key name", max_length=100, blank=True)
+    provider = models.ForeignKey(
+        Provider,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sessions",
+        verbose_name="provider",
+    )
+    provider_slug = models.CharField("provider slug", max_length=64)
+    model = models.CharField("model", max_length=200, blank=True)
+    client_address = models.CharField("client address", max_length=64, blank=True)
+    gateway_instance = models.CharField("gateway instance", max_length=200, blank=True)
+
+    status = models.CharField(
+        "status", max_length=16, choices=SessionStatus.choices, default="active"
+    )
+    started_at = models.DateTimeField("started", default=timezone.now)
+    ended_at = models.DateTimeField("ended", null=True, blank=True)
+    checkpointed_at = models.DateTimeField("last checkpoint", null=True, blank=True)
+    close_code = models.IntegerField("close code", null=True, blank=True)
+    close_reason = models.CharField("close reason", max_length=255, blank=True)
+    error = models.CharField("error", max_length=500, blank=True)
+
+    messages_from_client = models.PositiveBigIntegerField("messages in", default=0)
+    messages_from_upstream = models.PositiveBigIntegerField("messages out", default=0)
+    bytes_from_client = models.PositiveBigIntegerField("bytes in", default=0)
+    bytes_from_upstream = models.PositiveBigIntegerField("bytes out", default=0)
+
+    responses = models.PositiveIntegerField("responses", default=0)
+    input_tokens = models.PositiveBigIntegerField("input tokens", default=0)
+    output_tokens = models.PositiveBigIntegerField("output tokens", default=0)
+    total_tokens = models.PositiveBigIntegerField("total tokens", default=0)
+    cached_tokens = models.PositiveBigIntegerField("cached tokens", default=0)
+    input_text_tokens = models.PositiveBigIntegerField("input text tokens", default=0)
+    input_audio_tokens = models.PositiveBigIntegerField("input audio tokens", default=0)
+    output_text_tokens = models.PositiveBigIntegerField("output text tokens", default=0)
+    output_audio_tokens = models.PositiveBigIntegerField(
+        "output audio tokens", default=0
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = "realtime session"
+        verbose_name_plural = "realtime sessions"
+        indexes = [
+            models.Index(fields=["-started_at"], name="session_started_idx"),
+            models.Index(fields=["status", "started_at"], name="session_status_idx"),
+            models.Index(
+                fields=["virtual_key", "status"], name="session_key_status_idx"
+            ),
+            models.Index(
+                fields=["gateway_instance", "status"], name="session_instance_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ended_at__isnull=True)
+                | models.Q(ended_at__gte=models.F("started_at")),
+                name="session_ends_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.virtual_key_name or 'passthrough'} → {self.provider_slug} ({self.id})"
+
+    @property
+    def duration(self) -> datetime.timedelta | None:
+        """How long the session lasted (so far, when still active)."""
+        end = self.ended_at or (timezone.now() if self.status == "active" else None)
+        return None if end is None else end - self.started_at

@@ -1,0 +1,152 @@
+"""Reads of the usage log."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncDate
+
+from realtime.models import RealtimeSession
+
+EXPORTED_FIELDS = [
+    "session_id",
+    "virtual_key",
+    "provider",
+    "model",
+    "status",
+    "client_address",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "close_code",
+    "close_reason",
+    "error",
+    "messages_from_client",
+    "messages_from_upstream",
+    "bytes_from_client",
+    "bytes_from_upstream",
+    "responses",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "total_tokens",
+    "input_text_tokens",
+    "input_audio_tokens",
+    "output_text_tokens",
+    "output_audio_tokens",
+]
+
+
+def sessions_list(
+    *,
+    virtual_key: str | None = None,
+    provider: str | None = None,
+    status: str | None = None,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    limit: int | None = None,
+) -> QuerySet[RealtimeSession]:
+    """Sessions, newest first, filtered by key name, provider, status and time."""
+    sessions = RealtimeSession.objects.all()
+    if virtual_key:
+        sessions = sessions.filter(virtual_key_name=virtual_key)
+    if provider:
+        sessions = sessions.filter(provider_slug=provider)
+    if status:
+        sessions = sessions.filter(status=status)
+    if since:
+        sessions = sessions.filter(started_at__gte=since)
+    if until:
+        sessions = sessions.filter(started_at__lt=until)
+    sessions = sessions.order_by("-started_at")
+    return sessions[:limit] if limit else sessions
+
+
+def _iso(moment: datetime.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def session_as_dict(session: RealtimeSession) -> dict:
+    """One session as plain JSON-able values (the `usage --json` shape)."""
+    duration = session.duration
+    return {
+        "session_id": str(session.id),
+        "virtual_key": session.virtual_key_name or None,
+        "provider": session.provider_slug,
+        "model": session.model,
+        "status": session.status,
+        "client_address": session.client_address,
+        "started_at": _iso(session.started_at),
+        "ended_at": _iso(session.ended_at),
+        "duration_seconds": round(duration.total_seconds(), 3) if duration else None,
+        "close_code": session.close_code,
+        "close_reason": session.close_reason,
+        "error": session.error,
+        "messages_from_client": session.messages_from_client,
+        "messages_from_upstream": session.messages_from_upstream,
+        "bytes_from_client": session.bytes_from_client,
+        "bytes_from_upstream": session.bytes_from_upstream,
+        "responses": session.responses,
+        "input_tokens": session.input_tokens,
+        "output_tokens": session.output_tokens,
+        "cached_tokens": session.cached_tokens,
+        "total_tokens": session.total_tokens,
+        "input_text_tokens": session.input_text_tokens,
+        "input_audio_tokens": session.input_audio_tokens,
+        "output_text_tokens": session.output_text_tokens,
+        "output_audio_tokens": session.output_audio_tokens,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class DailyUsage:
+    """One day's sessions and tokens."""
+
+    day: datetime.date
+    sessions: int
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+def usage_by_day(sessions: QuerySet[RealtimeSession], *, days: int = 14) -> list[DailyUsage]:
+    """Sessions and tokens per day over the last `days` days that had any."""
+    rows = (
+        sessions.order_by()
+        .annotate(day=TruncDate("started_at"))
+        .values("day")
+        .annotate(
+            sessions=Count("id"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+        )
+        .order_by("-day")[:days]
+    )
+    return [
+        DailyUsage(
+            day=row["day"],
+            sessions=row["sessions"],
+            input_tokens=row["input_tokens"] or 0,
+            output_tokens=row["output_tokens"] or 0,
+        )
+        for row in reversed(rows)
+    ]
+
+
+def usage_totals(sessions: QuerySet[RealtimeSession]) -> dict[str, int]:
+    """Session count and token sums over a queryset."""
+    totals = sessions.order_by().aggregate(
+        sessions=Count("id"),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        cached_tokens=Sum("cached_tokens"),
+        total_tokens=Sum("total_tokens"),
+        bytes_from_client=Sum("bytes_from_client"),
+        bytes_from_upstream=Sum("bytes_from_upstream"),
+    )
+    return {name: value or 0 for name, value in totals.items()}

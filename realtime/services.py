@@ -1,0 +1,209 @@
+"""Writes of the usage log: open, refuse, checkpoint, finish, sweep sessions."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from keys import exceptions as key_errors
+from keys import selectors as key_selectors
+from keys import services as key_services
+from keys.models import VirtualKey
+from keys.values import KeyIdentity, ResolvedCredential
+from realtime import close_codes
+from realtime.credentials import Handshake
+from realtime.exceptions import (
+    AccessDenied,
+    AuthenticationFailed,
+    GatewayError,
+    LimitExceeded,
+)
+from realtime.models import RealtimeSession, SessionStatus
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    """A session the gateway may now bridge: its row and its credential."""
+
+    session_id: uuid.UUID
+    resolved: ResolvedCredential
+
+
+def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCredential:
+    credentials = handshake.credentials
+    token = credentials.virtual_key or credentials.api_key
+    if not token:
+        raise AuthenticationFailed(
+            "No API key provided. Send a virtual key as `Authorization: Bearer`, "
+            "`x-portkey-virtual-key`, a subprotocol or the virtual_key parameter.",
+            code="missing_api_key",
+        )
+    raw_key_allowed = (
+        allow_passthrough
+        and credentials.virtual_key is None
+        and credentials.provider is not None
+        and not key_selectors.looks_like_virtual_key(token)
+    )
+    if raw_key_allowed:
+        try:
+            return key_services.passthrough_resolve(
+                provider_slug=credentials.provider, api_key=token
+            )
+        except key_errors.KeyNotFound:
+            raise AuthenticationFailed(
+                "Unknown provider.", code="unknown_provider"
+            ) from None
+    try:
+        return key_services.virtual_key_authenticate(
+            token=token, model=handshake.model
+        )
+    except key_errors.KeyNotFound:
+        raise AuthenticationFailed("Invalid virtual key.") from None
+
+
+def _reject(identity: KeyIdentity, *, model: str, client_address: str, instance: str,
+            error: GatewayError) -> None:
+    now = timezone.now()
+    RealtimeSession.objects.create(
+        virtual_key_id=identity.key_id,
+        virtual_key_name=identity.name,
+        provider_id=identity.provider.provider_id,
+        provider_slug=identity.provider.slug,
+        model=model,
+        client_address=client_address,
+        gateway_instance=instance,
+        status=SessionStatus.REJECTED,
+        started_at=now,
+        ended_at=now,
+        close_code=error.close_code,
+        error=error.message,
+    )
+
+
+def session_open(
+    *, handshake: Handshake, client_address: str, instance: str, allow_passthrough: bool
+) -> OpenedSession:
+    """Authenticate a handshake and write the session's row.
+
+    Raises a GatewayError when the session may not start; a known key refused
+    leaves a `rejected` row, an unknown key leaves none (a flood of bad keys must
+    not fill the table).
+    """
+    try:
+        resolved = _resolve(handshake, allow_passthrough=allow_passthrough)
+    except key_errors.KeyRefused as exc:
+        error = AccessDenied(str(exc), code=exc.code)
+        if exc.identity is not None:
+            _reject(exc.identity, model=handshake.model, client_address=client_address,
+                    instance=instance, error=error)
+        raise error from None
+    except key_errors.CredentialUnreadable:
+        logger.error("a virtual key's stored credential cannot be decrypted")
+        raise GatewayError(
+            "The virtual key's provider credential cannot be read; ask an admin.",
+            code="credential_unreadable",
+        ) from None
+
+    key = resolved.key
+    with transaction.atomic():
+        if key is not None and key.max_concurrent_sessions is not None:
+            # Lock the key row so concurrent opens across processes count in turn.
+            VirtualKey.objects.select_for_update().filter(pk=key.key_id).first()
+            live = RealtimeSession.objects.filter(
+                virtual_key_id=key.key_id, status=SessionStatus.ACTIVE
+            ).count()
+            if live >= key.max_concurrent_sessions:
+                error = LimitExceeded(
+                    f"This virtual key allows {key.max_concurrent_sessions} "
+                    "concurrent sessions.",
+                    code="concurrent_sessions_exceeded",
+                )
+                _reject(key, model=handshake.model, client_address=client_address,
+                        instance=instance, error=error)
+                raise error
+        row = RealtimeSession.objects.create(
+            virtual_key_id=key.key_id if key else None,
+            virtual_key_name=key.name if key else "",
+            provider_id=resolved.provider.provider_id,
+            provider_slug=resolved.provider.slug,
+            model=handshake.model,
+            client_address=client_address,
+            gateway_instance=instance,
+        )
+        if key is not None:
+            key_services.virtual_key_mark_used(key_id=key.key_id)
+    return OpenedSession(session_id=row.pk, resolved=resolved)
+
+
+# A row marked interrupted by a sweep is still finished or checkpointed by its
+# session if that session was in fact alive (its heartbeat was only late).
+_WRITABLE = Q(ended_at__isnull=True) | Q(status=SessionStatus.INTERRUPTED)
+
+
+def session_checkpoint(*, session_id: uuid.UUID, counters: dict[str, int]) -> None:
+    """Write a live session's counters; doubles as its heartbeat."""
+    RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
+        **counters,
+        checkpointed_at=timezone.now(),
+        status=SessionStatus.ACTIVE,
+        ended_at=None,
+    )
+
+
+def session_finish(
+    *,
+    session_id: uuid.UUID,
+    status: str,
+    close_code: int | None,
+    error: str,
+    counters: dict[str, int],
+    close_reason: str = "",
+) -> bool:
+    """Finalise a session once; True when this call did it."""
+    return bool(
+        RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
+            **counters,
+            status=status,
+            ended_at=timezone.now(),
+            close_code=close_code,
+            close_reason=close_reason[:255],
+            error=error[:500],
+        )
+    )
+
+
+def sessions_interrupt(
+    *, instance: str | None = None, stale_before: datetime.datetime | None = None
+) -> int:
+    """Mark active rows whose process died as interrupted; returns how many.
+
+    `instance`: every active row of that gateway instance (it is restarting).
+    `stale_before`: every active row whose last heartbeat is older than this.
+    """
+    if instance is None and stale_before is None:
+        return 0
+    heartbeat = Coalesce("checkpointed_at", "started_at")
+    matches = Q()
+    if instance is not None:
+        matches |= Q(gateway_instance=instance)
+    if stale_before is not None:
+        matches |= Q(checkpointed_at__lt=stale_before) | Q(
+            checkpointed_at__isnull=True, started_at__lt=stale_before
+        )
+    return RealtimeSession.objects.filter(
+        matches, status=SessionStatus.ACTIVE
+    ).update(
+        status=SessionStatus.INTERRUPTED,
+        ended_at=heartbeat,
+        close_code=close_codes.GOING_AWAY,
+        error="the gateway process ended without closing the session",
+    )

@@ -1,0 +1,74 @@
+"""Open the upstream WebSocket, mapping every failure into a GatewayError."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+
+from realtime.exceptions import LimitExceeded, UpstreamTimeout, UpstreamUnavailable
+from realtime.providers import UpstreamTarget
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "realtime-gateway/1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamOptions:
+    """Connection settings shared by every session of a process."""
+
+    connect_timeout: float
+    max_size: int
+    compression: bool
+    ping_interval: float
+    ping_timeout: float
+    close_timeout: float = 2.0
+
+
+async def open_upstream(target: UpstreamTarget, options: UpstreamOptions) -> ClientConnection:
+    """Open the upstream, or raise UpstreamTimeout / UpstreamUnavailable / LimitExceeded."""
+    try:
+        async with asyncio.timeout(options.connect_timeout):
+            return await connect(
+                target.url,
+                additional_headers=list(target.headers),
+                subprotocols=list(target.subprotocols) or None,
+                compression="deflate" if options.compression else None,
+                open_timeout=None,  # the asyncio.timeout above bounds it
+                ping_interval=options.ping_interval,
+                ping_timeout=options.ping_timeout,
+                close_timeout=options.close_timeout,
+                max_size=options.max_size,
+                user_agent_header=USER_AGENT,
+            )
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"The provider did not complete the handshake within "
+            f"{options.connect_timeout:g} s."
+        ) from None
+    except InvalidStatus as exc:
+        raise _refused(exc.response.status_code) from exc
+    except (OSError, InvalidHandshake, InvalidURI) as exc:
+        logger.warning("upstream handshake failed: %s", type(exc).__name__)
+        raise UpstreamUnavailable("The provider could not be reached.") from exc
+
+
+def _refused(status: int) -> UpstreamUnavailable | LimitExceeded:
+    # The upstream's body is not relayed: it may quote part of the credential.
+    if status == 429:
+        return LimitExceeded(
+            "The provider is rate-limiting this credential (HTTP 429).",
+            code="upstream_rate_limited",
+        )
+    if status in (401, 403):
+        return UpstreamUnavailable(
+            f"The provider refused the virtual key's credential (HTTP {status}).",
+            code="upstream_auth_failed",
+        )
+    return UpstreamUnavailable(
+        f"The provider refused the session (HTTP {status}).", code="upstream_refused"
+    )

@@ -1,0 +1,68 @@
+"""Health and metrics endpoints for load balancers and scrapers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+
+from realtime import metrics
+
+logger = logging.getLogger(__name__)
+
+_LAYER_CHECK_TIMEOUT = 2.0
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:  # any failure means "not healthy"; the reason is logged
+        logger.warning("health check: database unreachable", exc_info=True)
+        return False
+
+
+async def _layer_ok() -> bool:
+    layer = get_channel_layer()
+    if layer is None:
+        return True
+    try:
+        async with asyncio.timeout(_LAYER_CHECK_TIMEOUT):
+            channel = await layer.new_channel()
+            await layer.send(channel, {"type": "health.check"})
+            await layer.receive(channel)
+        return True
+    except Exception:  # any failure means "not healthy"; the reason is logged
+        logger.warning("health check: channel layer unreachable", exc_info=True)
+        return False
+
+
+@require_GET
+async def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the channel layer answer, else 503."""
+    database = await sync_to_async(_database_ok)()
+    layer = await _layer_ok()
+    healthy = database and layer
+    return JsonResponse(
+        {
+            "status": "ok" if healthy else "unavailable",
+            "database": "ok" if database else "unavailable",
+            "channel_layer": "ok" if layer else "unavailable",
+            "live_sessions": metrics.live_sessions(),
+        },
+        status=200 if healthy else 503,
+    )
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """This process's counters in the Prometheus text format."""
+    return HttpResponse(
+        metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8"
+    )
