@@ -84,7 +84,10 @@ def _database(url: str) -> dict:
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets several gateway processes share one file; IMMEDIATE avoids
-        # "database is locked" on lock upgrades.
+        # "database is locked" on lock upgrades. The test database is a file
+        # too, so gateway processes started by end-to-end tests can share it.
+        path = Path(config["NAME"])
+        config["TEST"] = {"NAME": str(path.with_name(f"test_{path.name}"))}
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {
             "timeout": 20,

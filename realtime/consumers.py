@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import Error as DatabaseError
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from keys import selectors as key_selectors
 from realtime import close_codes, metrics, services
@@ -397,11 +398,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         try:
             await self._stop_bridge()
             await self._close_client(ending)
-            await self._close_upstream(ending)
         finally:
+            # The row first: the upstream's close handshake may take a while.
             try:
                 await self._finalise(ending)
             finally:
+                await self._close_upstream(ending)
                 self._ended.set_result(None)
 
     async def _stop_bridge(self) -> None:
@@ -440,6 +442,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await upstream.close(code=ending.upstream_code, reason=ending.reason[:120])
         except (ConnectionClosed, OSError):
             pass
+        finally:
+            if upstream.state is not State.CLOSED:  # interrupted: never leave it open
+                upstream.transport.abort()
 
     async def _finalise(self, ending: Ending) -> None:
         bridged = self._bridge is not None

@@ -101,14 +101,20 @@ def parse_handshake(
     forwarded = tuple((n, v) for n, v in query_params if n not in GATEWAY_QUERY_PARAMS)
     model = next((value for name, value in forwarded if name == "model"), "")
 
+    # The first place that holds any key wins, whatever that key is called there.
+    candidates = [
+        (header.get(_VIRTUAL_KEY_HEADER), True),
+        (header.get(_API_KEY_HEADER), False),
+        (_bearer(header.get(_AUTHORIZATION, "")), False),
+        (protocol_vk, True),
+        (protocol_key, False),
+        (own.get("virtual_key"), True),
+        (own.get("api_key"), False),
+    ]
+    key, is_virtual = next(((k, v) for k, v in candidates if k), (None, False))
     credentials = ClientCredentials(
-        virtual_key=_first(header.get(_VIRTUAL_KEY_HEADER), protocol_vk, own.get("virtual_key")),
-        api_key=_first(
-            header.get(_API_KEY_HEADER),
-            _bearer(header.get(_AUTHORIZATION, "")),
-            protocol_key,
-            own.get("api_key"),
-        ),
+        virtual_key=key if is_virtual else None,
+        api_key=None if is_virtual else key,
         provider=_first(header.get(_PROVIDER_HEADER), protocol_provider, own.get("provider")),
     )
     selected = next((p for p in SELECTABLE_PROTOCOLS if p in kept_protocols), None)

@@ -114,34 +114,46 @@ def session_open(
         ) from None
 
     key = resolved.key
-    with transaction.atomic():
-        if key is not None and key.max_concurrent_sessions is not None:
-            # Lock the key row so concurrent opens across processes count in turn.
-            VirtualKey.objects.select_for_update().filter(pk=key.key_id).first()
-            live = RealtimeSession.objects.filter(
-                virtual_key_id=key.key_id, status=SessionStatus.ACTIVE
-            ).count()
-            if live >= key.max_concurrent_sessions:
-                error = LimitExceeded(
-                    f"This virtual key allows {key.max_concurrent_sessions} "
-                    "concurrent sessions.",
-                    code="concurrent_sessions_exceeded",
-                )
-                _reject(key, model=handshake.model, client_address=client_address,
-                        instance=instance, error=error)
-                raise error
-        row = RealtimeSession.objects.create(
-            virtual_key_id=key.key_id if key else None,
-            virtual_key_name=key.name if key else "",
-            provider_id=resolved.provider.provider_id,
-            provider_slug=resolved.provider.slug,
-            model=handshake.model,
-            client_address=client_address,
-            gateway_instance=instance,
+    row = _insert_within_limit(resolved, handshake, client_address, instance)
+    if row is None:
+        error = LimitExceeded(
+            f"This virtual key allows {key.max_concurrent_sessions} concurrent "
+            "sessions.",
+            code="concurrent_sessions_exceeded",
         )
-        if key is not None:
-            key_services.virtual_key_mark_used(key_id=key.key_id)
+        _reject(key, model=handshake.model, client_address=client_address,
+                instance=instance, error=error)
+        raise error
     return OpenedSession(session_id=row.pk, resolved=resolved)
+
+
+@transaction.atomic
+def _insert_within_limit(
+    resolved: ResolvedCredential, handshake: Handshake, client_address: str,
+    instance: str,
+) -> RealtimeSession | None:
+    """The new active row, or None when the key is at its concurrency limit."""
+    key = resolved.key
+    if key is not None and key.max_concurrent_sessions is not None:
+        # Lock the key row so concurrent opens across processes count in turn.
+        VirtualKey.objects.select_for_update().filter(pk=key.key_id).first()
+        live = RealtimeSession.objects.filter(
+            virtual_key_id=key.key_id, status=SessionStatus.ACTIVE
+        ).count()
+        if live >= key.max_concurrent_sessions:
+            return None
+    row = RealtimeSession.objects.create(
+        virtual_key_id=key.key_id if key else None,
+        virtual_key_name=key.name if key else "",
+        provider_id=resolved.provider.provider_id,
+        provider_slug=resolved.provider.slug,
+        model=handshake.model,
+        client_address=client_address,
+        gateway_instance=instance,
+    )
+    if key is not None:
+        key_services.virtual_key_mark_used(key_id=key.key_id)
+    return row
 
 
 # A row marked interrupted by a sweep is still finished or checkpointed by its

@@ -1,0 +1,55 @@
+"""Test setup: environment defaults first (before settings load), then fixtures."""
+
+from __future__ import annotations
+
+import os
+
+# Test-only values; the real environment wins (CI sets DATABASE_URL, REDIS_URL).
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault(
+    "GATEWAY_ENCRYPTION_KEYS", "2eSRvdG7uAyRzQ0W7dTwgFtHl-UfhFiNai8QdPafJP8="
+)
+os.environ["DJANGO_DEBUG"] = "false"
+os.environ.setdefault("GATEWAY_KEY_RECHECK_SECONDS", "0.5")
+os.environ.setdefault("GATEWAY_LOG_LEVEL", "DEBUG")
+
+import pytest  # noqa: E402
+from asgiref.sync import sync_to_async  # noqa: E402
+
+from realtime.fake_upstream import FakeRealtimeServer  # noqa: E402
+from tests.support.keys import UPSTREAM_SECRET, IssuedKey, issue_key  # noqa: E402
+from tests.support.processes import GatewayProcess, child_environment  # noqa: E402
+
+
+@pytest.fixture
+async def fake_upstream():
+    """A fake OpenAI Realtime server on 127.0.0.1 that demands UPSTREAM_SECRET."""
+    async with FakeRealtimeServer(api_key=UPSTREAM_SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+def issue():
+    """Issue a virtual key (async) for a provider pointing at `upstream_url`."""
+
+    async def _issue(upstream_url: str, **options) -> IssuedKey:
+        return await sync_to_async(issue_key)(upstream_url, **options)
+
+    return _issue
+
+
+@pytest.fixture(scope="session")
+def gateway_env(django_db_setup, django_db_blocker) -> dict[str, str]:
+    """Environment for gateway processes: the test database, fast key checks."""
+    with django_db_blocker.unblock():
+        return child_environment()
+
+
+@pytest.fixture(scope="session")
+def daphne(gateway_env, tmp_path_factory):
+    """One real Daphne process (`manage.py rungateway`) for the whole run."""
+    process = GatewayProcess.start(
+        gateway_env, log_dir=tmp_path_factory.mktemp("daphne"), server="daphne"
+    )
+    yield process
+    process.stop()

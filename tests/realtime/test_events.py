@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from realtime.events import NO_USAGE, Usage
+from realtime.providers.openai import OpenAIAdapter
+
+adapter = OpenAIAdapter()
+
+# Recorded from the GA interface (shape of OpenAI's `response.done`).
+RESPONSE_DONE = json.dumps(
+    {
+        "type": "response.done",
+        "event_id": "event_CCXGt8G0pz5GPzCwd4fps",
+        "response": {
+            "object": "realtime.response",
+            "id": "resp_CCXGs0RG2JgqbgwKhxmmt",
+            "status": "completed",
+            "output": [],
+            "usage": {
+                "total_tokens": 253,
+                "input_tokens": 132,
+                "output_tokens": 121,
+                "input_token_details": {
+                    "text_tokens": 119,
+                    "audio_tokens": 13,
+                    "image_tokens": 0,
+                    "cached_tokens": 64,
+                    "cached_tokens_details": {
+                        "text_tokens": 64,
+                        "audio_tokens": 0,
+                        "image_tokens": 0,
+                    },
+                },
+                "output_token_details": {"text_tokens": 30, "audio_tokens": 91},
+            },
+        },
+    }
+)
+
+
+def test_response_done_usage_is_read_with_its_split():
+    assert adapter.usage_in(RESPONSE_DONE) == Usage(
+        responses=1,
+        input_tokens=132,
+        output_tokens=121,
+        total_tokens=253,
+        cached_tokens=64,
+        input_text_tokens=119,
+        input_audio_tokens=13,
+        output_text_tokens=30,
+        output_audio_tokens=91,
+    )
+
+
+def test_spaced_json_is_read_too():
+    spaced = json.dumps(json.loads(RESPONSE_DONE), indent=2)
+    assert adapter.usage_in(spaced).total_tokens == 253
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"response.output_text.delta","delta":"hi"}',
+        '{"type":"response.output_audio.delta","delta":"AAAA"}',
+        '{"type":"session.created","session":{}}',
+        "not json at all",
+        "",
+    ],
+)
+def test_frames_that_cannot_carry_usage_are_skipped(frame):
+    assert adapter.usage_in(frame) is None
+
+
+def test_frames_that_mention_response_done_but_are_not_it():
+    mention = json.dumps(
+        {"type": "response.output_text.delta", "delta": 'say "response.done"'}
+    )
+    assert adapter.usage_in(mention) is None
+    assert adapter.usage_in('["response.done"]') is None
+    assert adapter.usage_in('{"type":"response.done"') is None  # truncated
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        None,
+        "lots",
+        {"input_tokens": -5, "output_tokens": "7", "total_tokens": True},
+        {"input_token_details": [1, 2], "output_token_details": None},
+    ],
+)
+def test_hostile_usage_values_count_as_zero(usage):
+    frame = json.dumps({"type": "response.done", "response": {"usage": usage}})
+    parsed = adapter.usage_in(frame)
+    assert parsed == Usage(responses=1)
+
+
+def test_missing_total_is_derived():
+    frame = json.dumps(
+        {"type": "response.done", "response": {"usage": {"input_tokens": 3, "output_tokens": 4}}}
+    )
+    assert adapter.usage_in(frame).total_tokens == 7
+
+
+def test_usage_adds_up_over_a_session():
+    one = adapter.usage_in(RESPONSE_DONE)
+    total = NO_USAGE
+    for _ in range(3):
+        total += one
+    assert total.responses == 3
+    assert total.total_tokens == 759
+    assert total.cached_tokens == 192
+    assert total.as_fields()["output_audio_tokens"] == 273

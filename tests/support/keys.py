@@ -1,0 +1,46 @@
+"""Issue providers and virtual keys for tests."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from keys import services
+from keys.models import Provider
+
+# The provider credential the fake upstream demands. Tests check that it never
+# reaches the database, the logs or a client.
+UPSTREAM_SECRET = "sk-test-upstream-credential-5f2c9a"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    name: str
+    token: str
+    key_id: int
+    provider_slug: str
+
+
+def issue_key(
+    upstream_url: str,
+    *,
+    name: str = "test-key",
+    slug: str = "fake",
+    secret: str = UPSTREAM_SECRET,
+    models: tuple[str, ...] = (),
+    expires_at: datetime.datetime | None = None,
+    max_sessions: int | None = None,
+) -> IssuedKey:
+    """A provider `slug` pointing at `upstream_url` and a key `name` for it."""
+    provider, _ = Provider.objects.update_or_create(
+        slug=slug, defaults={"kind": "openai", "upstream_url": upstream_url}
+    )
+    key, token = services.virtual_key_create(
+        name=name,
+        provider=provider,
+        credential=secret,
+        allowed_models=models,
+        expires_at=expires_at,
+        max_concurrent_sessions=max_sessions,
+    )
+    return IssuedKey(name=name, token=token, key_id=key.pk, provider_slug=slug)

@@ -1,0 +1,114 @@
+"""Real gateway server processes (Daphne or uvicorn) on 127.0.0.1 for e2e tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    """A port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _database_url() -> str:
+    """The URL of the test database the test process is using."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db["USER"] or ""
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    auth = f"{user}{password}@" if user else ""
+    host = db["HOST"] or "127.0.0.1"
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{auth}{host}{port}/{db['NAME']}"
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    """The test process's environment, pointed at its test database."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = _database_url()
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class GatewayProcess:
+    """A running gateway server; `stop()` ends it with SIGTERM."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @classmethod
+    def start(
+        cls, env: dict[str, str], *, log_dir: Path, server: str = "daphne"
+    ) -> GatewayProcess:
+        port = free_port()
+        if server == "daphne":
+            command = [sys.executable, "manage.py", "rungateway", "--port", str(port)]
+        else:
+            command = [
+                sys.executable, "-m", "uvicorn", "gateway_project.asgi:application",
+                "--host", "127.0.0.1", "--port", str(port),
+                "--ws-max-size", str(16 * 1024 * 1024), "--log-level", "warning",
+            ]  # fmt: skip
+        log_path = log_dir / f"{server}-{port}.log"
+        log = log_path.open("wb")
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        gateway = cls(process=process, port=port, log_path=log_path)
+        gateway.wait_ready()
+        return gateway
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/realtime"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        """Poll /healthz until it answers, the process dies, or time runs out."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gateway not ready in {READY_TIMEOUT} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode
