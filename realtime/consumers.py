@@ -140,6 +140,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         finally:
             if self._ended is None:  # ended without a disconnect message
                 await asyncio.shield(self._end(Ending.by_client(None)))
+            self._abort_upstream()
 
     async def _serve(self, receive) -> None:
         while True:
@@ -402,8 +403,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             # The row first: the upstream's close handshake may take a while.
             try:
                 await self._finalise(ending)
-            finally:
                 await self._close_upstream(ending)
+            finally:
                 self._ended.set_result(None)
 
     async def _stop_bridge(self) -> None:
@@ -435,16 +436,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             pass  # the client is already gone
 
     async def _close_upstream(self, ending: Ending) -> None:
-        upstream = self._upstream
-        if upstream is None:
+        if self._upstream is None:
             return
         try:
-            await upstream.close(code=ending.upstream_code, reason=ending.reason[:120])
+            await self._upstream.close(
+                code=ending.upstream_code, reason=ending.reason[:120]
+            )
         except (ConnectionClosed, OSError):
             pass
         finally:
-            if upstream.state is not State.CLOSED:  # interrupted: never leave it open
-                upstream.transport.abort()
+            self._abort_upstream()
+
+    def _abort_upstream(self) -> None:
+        """Drop the upstream TCP connection if a close was interrupted."""
+        if self._upstream is not None and self._upstream.state is not State.CLOSED:
+            self._upstream.transport.abort()
 
     async def _finalise(self, ending: Ending) -> None:
         bridged = self._bridge is not None
