@@ -6,6 +6,7 @@ Everything configurable comes from the environment, read here and only here:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -86,8 +87,11 @@ def _database(url: str) -> dict:
         # WAL lets several gateway processes share one file; IMMEDIATE avoids
         # "database is locked" on lock upgrades. The test database is a file
         # too, so gateway processes started by end-to-end tests can share it.
+        # One per test run (pid), so concurrent runs in one checkout do not clash.
         path = Path(config["NAME"])
-        config["TEST"] = {"NAME": str(path.with_name(f"test_{path.name}"))}
+        config["TEST"] = {
+            "NAME": str(path.with_name(f"test_{os.getpid()}_{path.name}"))
+        }
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {
             "timeout": 20,
@@ -108,8 +112,21 @@ REDIS_URL = env.get_str("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Pub/sub: the gateway only broadcasts announcements (revocations),
+            # which may be lost (sessions re-check their key anyway), and its
+            # receive() waits on a local queue, so it cancels at once.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # Bounded, so a dead Redis is noticed and retried.
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 3,
+                        "health_check_interval": 30,
+                    }
+                ]
+            },
         }
     }
 else:

@@ -60,12 +60,24 @@ class VirtualKeyAdmin(admin.ModelAdmin):
     list_select_related = ["provider"]
     search_fields = ["name", "key_prefix"]
     date_hierarchy = "created_at"
-    readonly_fields = ["masked_key", "status", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "masked_key",
+        "status",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     actions = ["revoke_selected"]
 
     def get_fieldsets(self, request, obj=None):
-        fields = ["name", "provider", "credential", "allowed_models",
-                  "max_concurrent_sessions", "expires_at"]
+        fields = [
+            "name",
+            "provider",
+            "credential",
+            "allowed_models",
+            "max_concurrent_sessions",
+            "expires_at",
+        ]
         if obj is None:
             return [(None, {"fields": fields})]
         return [
@@ -84,7 +96,9 @@ class VirtualKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: VirtualKey, form, change: bool) -> None:
         credential = form.cleaned_data.get("credential") or ""
         if not change:
-            request._issued_token = services.virtual_key_issue(key=obj, credential=credential)
+            request._issued_token = services.virtual_key_issue(
+                key=obj, credential=credential
+            )
             return
         obj.save()
         if credential:

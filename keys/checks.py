@@ -24,4 +24,3 @@ def check_encryption_keys(app_configs, **kwargs) -> list[Error]:
             )
         ]
     return []
-

@@ -119,7 +119,9 @@ def model_allowed(allowed_models: list[str], model: str) -> bool:
     if not model:
         return False  # an unnamed model could be anything upstream defaults to
     return any(
-        fnmatch.fnmatchcase(model, pattern) if pattern.endswith("*") else model == pattern
+        fnmatch.fnmatchcase(model, pattern)
+        if pattern.endswith("*")
+        else model == pattern
         for pattern in allowed_models
     )
 

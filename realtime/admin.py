@@ -46,11 +46,34 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) over a large log is slow
     fieldsets = [
-        (None, {"fields": ["id", "virtual_key_name", "provider_slug", "model",
-                           "client_address", "gateway_instance"]}),
-        ("Lifecycle", {"fields": ["status", "started_at", "ended_at",
-                                  "checkpointed_at", "duration_display",
-                                  "close_code", "close_reason", "error"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "virtual_key_name",
+                    "provider_slug",
+                    "model",
+                    "client_address",
+                    "gateway_instance",
+                ]
+            },
+        ),
+        (
+            "Lifecycle",
+            {
+                "fields": [
+                    "status",
+                    "started_at",
+                    "ended_at",
+                    "checkpointed_at",
+                    "duration_display",
+                    "close_code",
+                    "close_reason",
+                    "error",
+                ]
+            },
+        ),
         ("Traffic and usage", {"fields": _COUNTERS}),
     ]
 

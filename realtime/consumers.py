@@ -25,11 +25,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from keys import selectors as key_selectors
-from realtime import close_codes, metrics, services
+from realtime import close_codes, metrics, revocations, services
 from realtime.credentials import parse_handshake
 from realtime.exceptions import (
     AccessDenied,
-    AuthenticationFailed,
     GatewayError,
     MessageTooLarge,
     ShuttingDown,
@@ -44,6 +43,8 @@ from realtime.upstream import UpstreamOptions, open_upstream
 
 logger = logging.getLogger(__name__)
 
+# How long ending a session waits for its tasks to stop.
+_STOP_TIMEOUT = 2.0
 # Upstream close codes that mean the provider failed rather than ended normally.
 _UPSTREAM_FAULT_CODES = {1006, 1011, 1012, 1013, 1014}
 
@@ -78,7 +79,9 @@ class Ending:
     def by_upstream(cls, code: int, reason: str) -> Ending:
         """The upstream closed with a close frame: relay it."""
         status = (
-            SessionStatus.FAILED if code in _UPSTREAM_FAULT_CODES else SessionStatus.FINISHED
+            SessionStatus.FAILED
+            if code in _UPSTREAM_FAULT_CODES
+            else SessionStatus.FINISHED
         )
         return cls(status, close_codes.to_client(code), reason=reason)
 
@@ -108,7 +111,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.channel_layer = get_channel_layer()
-        self.channel_name = None
         self._log = SessionLog(logger, {"session": "-"})
         self._session_id = None
         self._key_id: int | None = None
@@ -140,6 +142,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         finally:
             if self._ended is None:  # ended without a disconnect message
                 await asyncio.shield(self._end(Ending.by_client(None)))
+            await self._await_bridge()
             self._abort_upstream()
 
     async def _serve(self, receive) -> None:
@@ -258,27 +261,46 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self._end(Ending.by_gateway(error, status=SessionStatus.FAILED))
 
     async def _run_bridge(self) -> None:
-        """Run the pump and the watchers; the first to finish ends the session."""
+        """Run the pump and the watcher; the first to finish ends the session."""
+        revoked = await self._watch_revocation()
         tasks = [
             asyncio.create_task(self._pump_upstream()),
             asyncio.create_task(self._watch_session()),
         ]
-        if self.channel_layer is not None and self._key_id is not None:
-            tasks.append(asyncio.create_task(self._listen_for_revocation()))
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                [*tasks, *([revoked] if revoked else [])],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        finished = next(task for task in tasks if task in done)
-        try:
-            ending = finished.result()
-        except Exception:
-            self._log.exception("bridge fault")
-            error = GatewayError("The gateway failed; the session was closed.")
-            ending = Ending.by_gateway(error, status=SessionStatus.FAILED)
+            if revoked is not None:
+                await revocations.hub_for(self.channel_layer).unwatch(
+                    self._key_id, revoked
+                )
+        finished = next((task for task in tasks if task in done), None)
+        if finished is None:
+            ending = self._key_refused("the virtual key was revoked", "key_revoked")
+        else:
+            try:
+                ending = finished.result()
+            except Exception:
+                self._log.exception("bridge fault")
+                error = GatewayError("The gateway failed; the session was closed.")
+                ending = Ending.by_gateway(error, status=SessionStatus.FAILED)
         await self._end(ending)
+
+    async def _watch_revocation(self) -> asyncio.Future | None:
+        """Have the process's hub tell this session when its key is revoked."""
+        if self.channel_layer is None or self._key_id is None:
+            return None
+        try:
+            return await revocations.hub_for(self.channel_layer).watch(self._key_id)
+        except Exception:  # the layer is optional: the watcher re-checks anyway
+            self._log.warning("channel layer unavailable for revocations")
+            return None
 
     async def _pump_upstream(self) -> Ending:
         """Forward upstream frames to the client until the upstream closes."""
@@ -333,7 +355,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             next_recheck = float("inf")
         next_checkpoint = loop.time() + checkpoint
         while True:
-            await asyncio.sleep(max(0.0, min(next_recheck, next_checkpoint) - loop.time()))
+            await asyncio.sleep(
+                max(0.0, min(next_recheck, next_checkpoint) - loop.time())
+            )
             now = loop.time()
             try:
                 if now >= next_recheck:
@@ -350,31 +374,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     )
             except DatabaseError:
                 # The session goes on; its counters stay in memory until it ends.
-                self._log.warning("database unavailable for housekeeping", exc_info=True)
-
-    async def _listen_for_revocation(self) -> Ending:
-        """End the session when any process announces that its key was revoked."""
-        layer = self.channel_layer
-        group = key_selectors.revocation_group(self._key_id)
-        joined = False
-        backoff = 0.5
-        while True:
-            try:
-                if not joined:
-                    self.channel_name = await layer.new_channel()
-                    await layer.group_add(group, self.channel_name)
-                    joined = True
-                message = await layer.receive(self.channel_name)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the layer is optional: the watcher re-checks anyway
-                self._log.warning("channel layer unavailable; retrying", exc_info=True)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            backoff = 0.5
-            if message.get("type") == key_selectors.REVOCATION_EVENT:
-                return self._key_refused("the virtual key was revoked", "key_revoked")
+                self._log.warning(
+                    "database unavailable for housekeeping", exc_info=True
+                )
 
     def _key_refused(self, message: str, code: str) -> Ending:
         self._log.info("closing: %s", code)
@@ -411,14 +413,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         bridge = self._bridge
         if bridge is not None and bridge is not asyncio.current_task():
             bridge.cancel()
-            await asyncio.gather(bridge, return_exceptions=True)
-        if self.channel_name is not None and self._key_id is not None:
-            group = key_selectors.revocation_group(self._key_id)
-            try:
-                async with asyncio.timeout(1.0):
-                    await self.channel_layer.group_discard(group, self.channel_name)
-            except Exception:  # best effort: a group entry expires by itself
-                self._log.debug("could not leave the revocation group", exc_info=True)
+            # Bounded: a slow channel layer must not hold up the session's row.
+            # A bridge still stopping is awaited again when the consumer exits.
+            await asyncio.wait({bridge}, timeout=_STOP_TIMEOUT)
 
     async def _close_client(self, ending: Ending) -> None:
         if not self._client_open:
@@ -446,6 +443,15 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             pass
         finally:
             self._abort_upstream()
+
+    async def _await_bridge(self) -> None:
+        bridge = self._bridge
+        if bridge is None or bridge.done():
+            return
+        bridge.cancel()
+        done, _ = await asyncio.wait({bridge}, timeout=_STOP_TIMEOUT)
+        if not done:
+            self._log.warning("bridge tasks did not stop within %s s", _STOP_TIMEOUT)
 
     def _abort_upstream(self) -> None:
         """Drop the upstream TCP connection if a close was interrupted."""

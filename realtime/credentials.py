@@ -80,7 +80,12 @@ def parse_handshake(
     header = {}
     for name, value in headers:
         name = name.lower()
-        if name in (_VIRTUAL_KEY_HEADER, _API_KEY_HEADER, _PROVIDER_HEADER, _AUTHORIZATION):
+        if name in (
+            _VIRTUAL_KEY_HEADER,
+            _API_KEY_HEADER,
+            _PROVIDER_HEADER,
+            _AUTHORIZATION,
+        ):
             header.setdefault(name, value.decode("latin-1").strip())
 
     protocol_vk = protocol_key = protocol_provider = None
@@ -97,7 +102,11 @@ def parse_handshake(
             kept_protocols.append(protocol)
 
     query_params = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-    own = {name: value for name, value in reversed(query_params) if name in GATEWAY_QUERY_PARAMS}
+    own = {
+        name: value
+        for name, value in reversed(query_params)
+        if name in GATEWAY_QUERY_PARAMS
+    }
     forwarded = tuple((n, v) for n, v in query_params if n not in GATEWAY_QUERY_PARAMS)
     model = next((value for name, value in forwarded if name == "model"), "")
 
@@ -115,7 +124,9 @@ def parse_handshake(
     credentials = ClientCredentials(
         virtual_key=key if is_virtual else None,
         api_key=None if is_virtual else key,
-        provider=_first(header.get(_PROVIDER_HEADER), protocol_provider, own.get("provider")),
+        provider=_first(
+            header.get(_PROVIDER_HEADER), protocol_provider, own.get("provider")
+        ),
     )
     selected = next((p for p in SELECTABLE_PROTOCOLS if p in kept_protocols), None)
     return Handshake(

@@ -34,7 +34,11 @@ class GatewayError(Exception):
         """The error event sent to the client before the close."""
         return {
             "type": "error",
-            "error": {"type": self.error_type, "code": self.code, "message": self.message},
+            "error": {
+                "type": self.error_type,
+                "code": self.code,
+                "message": self.message,
+            },
         }
 
 

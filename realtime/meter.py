@@ -9,10 +9,10 @@ class Meter:
     """Messages, bytes and usage of one session; mutated on the hot path."""
 
     __slots__ = (
-        "messages_from_client",
-        "messages_from_upstream",
         "bytes_from_client",
         "bytes_from_upstream",
+        "messages_from_client",
+        "messages_from_upstream",
         "usage",
     )
 

@@ -45,8 +45,11 @@ def session_ended(*, provider: str, status: str, meter: Meter, bridged: bool) ->
     _add("gateway_bytes_total", meter.bytes_from_client, direction="client")
     _add("gateway_bytes_total", meter.bytes_from_upstream, direction="upstream")
     usage = meter.usage
-    for kind, amount in (("input", usage.input_tokens), ("output", usage.output_tokens),
-                         ("cached", usage.cached_tokens)):
+    for kind, amount in (
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cached", usage.cached_tokens),
+    ):
         _add("gateway_tokens_total", amount, provider=provider, kind=kind)
 
 
@@ -72,7 +75,9 @@ def render() -> str:
         for (counter, labels), value in sorted(_counters.items()):
             if counter == name:
                 rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-                lines.append(f"{name}{{{rendered}}} {value}" if rendered else f"{name} {value}")
+                lines.append(
+                    f"{name}{{{rendered}}} {value}" if rendered else f"{name} {value}"
+                )
     return "\n".join(lines) + "\n"
 
 

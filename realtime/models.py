@@ -96,7 +96,8 @@ class RealtimeSession(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.virtual_key_name or 'passthrough'} → {self.provider_slug} ({self.id})"
+        who = self.virtual_key_name or "passthrough"
+        return f"{who} → {self.provider_slug} ({self.id})"
 
     @property
     def duration(self) -> datetime.timedelta | None:

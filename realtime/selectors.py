@@ -114,7 +114,9 @@ class DailyUsage:
         return self.input_tokens + self.output_tokens
 
 
-def usage_by_day(sessions: QuerySet[RealtimeSession], *, days: int = 14) -> list[DailyUsage]:
+def usage_by_day(
+    sessions: QuerySet[RealtimeSession], *, days: int = 14
+) -> list[DailyUsage]:
     """Sessions and tokens per day over the last `days` days that had any."""
     rows = (
         sessions.order_by()

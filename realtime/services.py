@@ -63,15 +63,19 @@ def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCreden
                 "Unknown provider.", code="unknown_provider"
             ) from None
     try:
-        return key_services.virtual_key_authenticate(
-            token=token, model=handshake.model
-        )
+        return key_services.virtual_key_authenticate(token=token, model=handshake.model)
     except key_errors.KeyNotFound:
         raise AuthenticationFailed("Invalid virtual key.") from None
 
 
-def _reject(identity: KeyIdentity, *, model: str, client_address: str, instance: str,
-            error: GatewayError) -> None:
+def _reject(
+    identity: KeyIdentity,
+    *,
+    model: str,
+    client_address: str,
+    instance: str,
+    error: GatewayError,
+) -> None:
     now = timezone.now()
     RealtimeSession.objects.create(
         virtual_key_id=identity.key_id,
@@ -103,8 +107,13 @@ def session_open(
     except key_errors.KeyRefused as exc:
         error = AccessDenied(str(exc), code=exc.code)
         if exc.identity is not None:
-            _reject(exc.identity, model=handshake.model, client_address=client_address,
-                    instance=instance, error=error)
+            _reject(
+                exc.identity,
+                model=handshake.model,
+                client_address=client_address,
+                instance=instance,
+                error=error,
+            )
         raise error from None
     except key_errors.CredentialUnreadable:
         logger.error("a virtual key's stored credential cannot be decrypted")
@@ -121,15 +130,22 @@ def session_open(
             "sessions.",
             code="concurrent_sessions_exceeded",
         )
-        _reject(key, model=handshake.model, client_address=client_address,
-                instance=instance, error=error)
+        _reject(
+            key,
+            model=handshake.model,
+            client_address=client_address,
+            instance=instance,
+            error=error,
+        )
         raise error
     return OpenedSession(session_id=row.pk, resolved=resolved)
 
 
 @transaction.atomic
 def _insert_within_limit(
-    resolved: ResolvedCredential, handshake: Handshake, client_address: str,
+    resolved: ResolvedCredential,
+    handshake: Handshake,
+    client_address: str,
     instance: str,
 ) -> RealtimeSession | None:
     """The new active row, or None when the key is at its concurrency limit."""
@@ -166,8 +182,11 @@ def session_checkpoint(*, session_id: uuid.UUID, counters: dict[str, int]) -> No
     RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
         **counters,
         checkpointed_at=timezone.now(),
+        # Alive after all (a sweep saw a late heartbeat): undo the interruption.
         status=SessionStatus.ACTIVE,
         ended_at=None,
+        close_code=None,
+        error="",
     )
 
 
@@ -211,9 +230,7 @@ def sessions_interrupt(
         matches |= Q(checkpointed_at__lt=stale_before) | Q(
             checkpointed_at__isnull=True, started_at__lt=stale_before
         )
-    return RealtimeSession.objects.filter(
-        matches, status=SessionStatus.ACTIVE
-    ).update(
+    return RealtimeSession.objects.filter(matches, status=SessionStatus.ACTIVE).update(
         status=SessionStatus.INTERRUPTED,
         ended_at=heartbeat,
         close_code=close_codes.GOING_AWAY,

@@ -29,8 +29,10 @@ class UpstreamOptions:
     close_timeout: float = 2.0
 
 
-async def open_upstream(target: UpstreamTarget, options: UpstreamOptions) -> ClientConnection:
-    """Open the upstream, or raise UpstreamTimeout / UpstreamUnavailable / LimitExceeded."""
+async def open_upstream(
+    target: UpstreamTarget, options: UpstreamOptions
+) -> ClientConnection:
+    """Open the upstream; UpstreamTimeout, UpstreamUnavailable or LimitExceeded."""
     try:
         async with asyncio.timeout(options.connect_timeout):
             return await connect(

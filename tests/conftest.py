@@ -13,12 +13,12 @@ os.environ["DJANGO_DEBUG"] = "false"
 os.environ.setdefault("GATEWAY_KEY_RECHECK_SECONDS", "0.5")
 os.environ.setdefault("GATEWAY_LOG_LEVEL", "DEBUG")
 
-import pytest  # noqa: E402
-from asgiref.sync import sync_to_async  # noqa: E402
+import pytest
+from asgiref.sync import sync_to_async
 
-from realtime.fake_upstream import FakeRealtimeServer  # noqa: E402
-from tests.support.keys import UPSTREAM_SECRET, IssuedKey, issue_key  # noqa: E402
-from tests.support.processes import GatewayProcess, child_environment  # noqa: E402
+from realtime.fake_upstream import FakeRealtimeServer
+from tests.support.keys import UPSTREAM_SECRET, IssuedKey, issue_key
+from tests.support.processes import GatewayProcess, child_environment
 
 
 @pytest.fixture
@@ -53,3 +53,15 @@ def daphne(gateway_env, tmp_path_factory):
     )
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_worker_thread_connections(django_db_setup):
+    """Async tests reach the ORM through asgiref's worker thread; close its
+    connections before the test database is dropped (PostgreSQL refuses to
+    drop a database that still has sessions)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import datetime
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.utils import timezone
@@ -38,7 +39,9 @@ def test_key_is_stored_as_digest_and_ciphertext_only():
 
 def test_authenticate_returns_the_decrypted_credential():
     issued = issue_key(URL)
-    resolved = services.virtual_key_authenticate(token=issued.token, model="gpt-realtime")
+    resolved = services.virtual_key_authenticate(
+        token=issued.token, model="gpt-realtime"
+    )
     assert resolved.credential == Secret(UPSTREAM_SECRET)
     assert UPSTREAM_SECRET not in repr(resolved)
     assert resolved.provider.upstream_url == URL
@@ -105,17 +108,20 @@ def test_refusal_selector_sees_revocation_expiry_and_deletion():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_revoke_announces_on_the_channel_layer():
-    issued = issue_key(URL)
+@pytest.mark.timeout(10)
+async def test_revoke_announces_on_the_channel_layer():
+    issued = await sync_to_async(issue_key)(URL)
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(selectors.revocation_group(issued.key_id), channel)
+    channel = await layer.new_channel()
+    await layer.group_add(selectors.revocation_group(issued.key_id), channel)
 
-    services.virtual_key_revoke(key=VirtualKey.objects.get(pk=issued.key_id))
+    key = await VirtualKey.objects.aget(pk=issued.key_id)
+    await sync_to_async(services.virtual_key_revoke)(key=key)
 
-    message = async_to_sync(layer.receive)(channel)
+    async with asyncio.timeout(5):
+        message = await layer.receive(channel)
     assert message == {"type": selectors.REVOCATION_EVENT, "key_id": issued.key_id}
-    assert VirtualKey.objects.get(pk=issued.key_id).status == "revoked"
+    assert (await VirtualKey.objects.aget(pk=issued.key_id)).status == "revoked"
 
 
 def test_reencrypt_rewrites_every_credential_and_keeps_it_readable():

@@ -30,5 +30,11 @@ def test_repr_hides_the_token():
 
 
 def test_looks_like_token_rejects_other_shapes():
-    for value in ["", "vk_short", "sk-" + "a" * 43, "vk_" + "a" * 42 + "!", "vk_" + "a" * 44]:
+    for value in [
+        "",
+        "vk_short",
+        "sk-" + "a" * 43,
+        "vk_" + "a" * 42 + "!",
+        "vk_" + "a" * 44,
+    ]:
         assert not tokens.looks_like_token(value)

@@ -106,7 +106,8 @@ async def test_conversation_is_bridged_and_its_usage_logged(fake_upstream, issue
 
 
 @pytest.mark.parametrize(
-    "mode", ["x-portkey-virtual-key", "x-portkey-api-key", "bearer", "query", "protocol"]
+    "mode",
+    ["x-portkey-virtual-key", "x-portkey-api-key", "bearer", "query", "protocol"],
 )
 async def test_every_credential_mode_opens_a_session(fake_upstream, issue, mode):
     issued = await issue(fake_upstream.url)

@@ -21,10 +21,10 @@ def parse(headers=(), query=b"", subprotocols=()):
         ([("x-portkey-virtual-key", VK)], b"", (), ClientCredentials(virtual_key=VK)),
         ([("X-Portkey-Api-Key", VK)], b"", (), ClientCredentials(api_key=VK)),
         ([("Authorization", f"Bearer {VK}")], b"", (), ClientCredentials(api_key=VK)),
-        ([("authorization", f"bearer   {VK} ")], b"", (), ClientCredentials(api_key=VK)),
+        ([("authorization", f"bearer  {VK} ")], b"", (), ClientCredentials(api_key=VK)),
         ([("authorization", f"Basic {VK}")], b"", (), ClientCredentials()),
         ([], f"virtual_key={VK}".encode(), (), ClientCredentials(virtual_key=VK)),
-        ([], f"api_key=sk-raw&provider=openai".encode(), (),
+        ([], b"api_key=sk-raw&provider=openai", (),
          ClientCredentials(api_key="sk-raw", provider="openai")),
         ([], b"", ("realtime", f"x-portkey-virtual-key.{VK}"),
          ClientCredentials(virtual_key=VK)),
@@ -48,7 +48,9 @@ def test_headers_win_over_subprotocols_and_query():
         ("x-portkey-virtual-key.from-protocol",),
     )
     assert handshake.credentials.virtual_key == "from-header"
-    handshake = parse([], b"virtual_key=from-query", ("x-portkey-virtual-key.from-protocol",))
+    handshake = parse(
+        [], b"virtual_key=from-query", ("x-portkey-virtual-key.from-protocol",)
+    )
     assert handshake.credentials.virtual_key == "from-protocol"
 
 
@@ -82,7 +84,9 @@ def test_selected_subprotocol_is_never_a_credential(offered, selected, kept):
 
 
 def test_repr_hides_keys():
-    handshake = parse([("authorization", f"Bearer {VK}")], b"virtual_key=" + VK.encode())
+    handshake = parse(
+        [("authorization", f"Bearer {VK}")], b"virtual_key=" + VK.encode()
+    )
     assert VK not in repr(handshake)
     assert VK not in repr(handshake.credentials)
 
@@ -97,5 +101,7 @@ def test_non_ascii_and_odd_bytes_do_not_raise():
 
 
 def test_a_bearer_header_wins_over_a_query_virtual_key():
-    handshake = parse([("authorization", "Bearer from-header")], b"virtual_key=from-query")
+    handshake = parse(
+        [("authorization", "Bearer from-header")], b"virtual_key=from-query"
+    )
     assert handshake.credentials == ClientCredentials(api_key="from-header")

@@ -100,7 +100,10 @@ def test_hostile_usage_values_count_as_zero(usage):
 
 def test_missing_total_is_derived():
     frame = json.dumps(
-        {"type": "response.done", "response": {"usage": {"input_tokens": 3, "output_tokens": 4}}}
+        {
+            "type": "response.done",
+            "response": {"usage": {"input_tokens": 3, "output_tokens": 4}},
+        }
     )
     assert adapter.usage_in(frame).total_tokens == 7
 

@@ -29,6 +29,7 @@ class Command(BaseCommand):
 def _describe(exc: ValidationError) -> str:
     if hasattr(exc, "message_dict"):
         return "; ".join(
-            f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
+            f"{field}: {' '.join(messages)}"
+            for field, messages in exc.message_dict.items()
         )
     return " ".join(exc.messages)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from django.core.management.base import BaseCommand
 
@@ -23,7 +24,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, api_key: str | None, **options):
         self.stdout.write(f"Fake realtime upstream on ws://{host}:{port}/v1/realtime")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(host=host, port=port, api_key=api_key))
-        except KeyboardInterrupt:
-            pass

@@ -16,11 +16,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--instance", help="Also every active row of this instance.")
+        parser.add_argument(
+            "--instance", help="Also every active row of this instance."
+        )
 
     def handle(self, *args, instance: str | None, **options) -> None:
         stale_before = timezone.now() - datetime.timedelta(
             seconds=3 * settings.GATEWAY_CHECKPOINT_SECONDS
         )
-        count = services.sessions_interrupt(instance=instance, stale_before=stale_before)
+        count = services.sessions_interrupt(
+            instance=instance, stale_before=stale_before
+        )
         self.stdout.write(f"Marked {count} session(s) interrupted.")

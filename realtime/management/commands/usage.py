@@ -29,10 +29,13 @@ _TABLE = [
 def parse_moment(value: str) -> datetime.datetime:
     """An ISO time, or a duration ago such as 30m, 24h, 7d."""
     match = _DURATION.match(value.strip())
-    if match:
-        amount, unit = match.groups()
-        return timezone.now() - datetime.timedelta(**{_UNITS[unit]: int(amount)})
-    moment = parse_datetime(value)
+    try:
+        if match:
+            amount, unit = match.groups()
+            return timezone.now() - datetime.timedelta(**{_UNITS[unit]: int(amount)})
+        moment = parse_datetime(value)
+    except (ValueError, OverflowError):
+        raise CommandError(f"{value!r} is not a time that exists.") from None
     if moment is None:
         raise CommandError(f"{value!r} is neither an ISO time nor a duration like 24h.")
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
@@ -86,5 +89,6 @@ def _table_cells(row: dict) -> list[str]:
 
 def _format_row(cells: list[str]) -> str:
     return "  ".join(
-        cell[:width].ljust(width) for cell, (_, width) in zip(cells, _TABLE, strict=True)
+        cell[:width].ljust(width)
+        for cell, (_, width) in zip(cells, _TABLE, strict=True)
     ).rstrip()

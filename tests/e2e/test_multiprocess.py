@@ -1,0 +1,104 @@
+"""Several gateway processes sharing one database (and Redis, when configured)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+import re
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from tests.e2e.helpers import expect_refusal, open_client, receive_event, wait_for_row
+from tests.support.processes import GatewayProcess, child_environment
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(90),
+]
+
+# With Redis, only the channel layer can close the session in time: the periodic
+# re-check is pushed far out. Without it, the re-check is what must do it.
+USES_REDIS = bool(settings.REDIS_URL)
+RECHECK_SECONDS = "300" if USES_REDIS else "0.5"
+
+
+@pytest.fixture(scope="module")
+def two_gateways(django_db_setup, django_db_blocker, tmp_path_factory):
+    with django_db_blocker.unblock():
+        env = child_environment(GATEWAY_KEY_RECHECK_SECONDS=RECHECK_SECONDS)
+    log_dir = tmp_path_factory.mktemp("pair")
+    first = GatewayProcess.start(env, log_dir=log_dir)
+    try:
+        second = GatewayProcess.start(env, log_dir=log_dir)
+    except Exception:
+        first.stop()
+        raise
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+class AdminBrowser:
+    """Logs in to one gateway's admin and submits forms there, like a person."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base_url + path, timeout=10) as response:
+            return response.read().decode()
+
+    def post(self, path: str, fields: list[tuple[str, str]]) -> str:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', self.get(path))
+        data = urllib.parse.urlencode(
+            [("csrfmiddlewaretoken", token.group(1)), *fields]
+        )
+        request = urllib.request.Request(
+            self.base_url + path, data=data.encode(), headers={"Referer": self.base_url}
+        )
+        with self.opener.open(request, timeout=10) as response:
+            return response.read().decode()
+
+
+async def test_revoking_through_one_process_closes_a_session_on_another(
+    two_gateways, fake_upstream, issue
+):
+    first, second = two_gateways
+    issued = await issue(fake_upstream.url)
+    await sync_to_async(User.objects.create_superuser)("ops", "", "a-long-pass-phrase")
+    ws = await open_client(second.ws_url, token=issued.token)
+    assert (await receive_event(ws))["type"] == "session.created"
+
+    browser = AdminBrowser(first.http_url)
+    await sync_to_async(browser.post)(
+        "/admin/login/?next=/admin/",
+        [("username", "ops"), ("password", "a-long-pass-phrase"), ("next", "/admin/")],
+    )
+    started = time.monotonic()
+    page = await sync_to_async(browser.post)(
+        "/admin/keys/virtualkey/",
+        [("action", "revoke_selected"), ("_selected_action", str(issued.key_id))],
+    )
+    assert "Revoked 1 key" in page
+
+    await expect_refusal(ws, code=4403, error_code="key_revoked")
+    elapsed = time.monotonic() - started
+    assert elapsed < (3 if USES_REDIS else 5)
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert (row.status, row.close_code) == ("finished", 4403)
+
+    # And the key is refused on both processes from now on.
+    for gateway in (first, second):
+        ws = await open_client(gateway.ws_url, token=issued.token)
+        await expect_refusal(ws, code=4403, error_code="key_revoked")
+    await asyncio.sleep(0)

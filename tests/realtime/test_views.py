@@ -1,0 +1,113 @@
+"""Health, metrics and static files over HTTP."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.templatetags.static import static
+from django.test import Client
+
+from realtime import metrics
+from realtime.meter import Meter
+
+
+def sample(text: str, series: str) -> int:
+    """The value of one series (name and labels, exactly) in Prometheus text."""
+    match = re.search(rf"^{re.escape(series)} (\d+)$", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def scrape(client: Client) -> str:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    return response.content.decode()
+
+
+@pytest.mark.django_db
+def test_healthz_reports_ok(client: Client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+    assert body["channel_layer"] == "ok"
+    assert body["live_sessions"] == metrics.live_sessions()
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+def test_health_and_metrics_are_get_only(client: Client, path: str):
+    response = client.post(path)
+    assert response.status_code == 405
+    assert "GET" in response["Allow"]
+
+
+def test_metrics_are_prometheus_text(client: Client):
+    text = scrape(client)
+    assert "# TYPE gateway_live_sessions gauge" in text
+    assert re.search(r"^gateway_live_sessions \d+$", text, re.MULTILINE)
+    for name in ("sessions_started", "handshakes_refused", "tokens"):
+        assert f"# TYPE gateway_{name}_total counter" in text
+    assert text.endswith("\n")
+
+
+def test_metrics_count_refused_handshakes(client: Client):
+    series = 'gateway_handshakes_refused_total{code="test_refusal"}'
+    before = sample(scrape(client), series)
+    metrics.handshake_refused(code="test_refusal")
+    metrics.handshake_refused(code="test_refusal")
+    assert sample(scrape(client), series) == before + 2
+
+
+def test_metrics_count_a_session_from_start_to_end(client: Client):
+    series = {
+        "live": "gateway_live_sessions",
+        "started": 'gateway_sessions_started_total{provider="metrics-test"}',
+        "ended": 'gateway_sessions_ended_total{provider="metrics-test",'
+        'status="finished"}',
+        "messages": 'gateway_messages_total{direction="client"}',
+        "bytes": 'gateway_bytes_total{direction="client"}',
+    }
+    text = scrape(client)
+    before = {name: sample(text, line) for name, line in series.items()}
+
+    metrics.session_started(provider="metrics-test")
+    assert sample(scrape(client), series["live"]) == before["live"] + 1
+
+    meter = Meter()
+    meter.messages_from_client, meter.bytes_from_client = 2, 40
+    metrics.session_ended(
+        provider="metrics-test", status="finished", meter=meter, bridged=True
+    )
+    text = scrape(client)
+    after = {name: sample(text, line) for name, line in series.items()}
+    assert {name: after[name] - before[name] for name in series} == {
+        "live": 0,
+        "started": 1,
+        "ended": 1,
+        "messages": 2,
+        "bytes": 40,
+    }
+
+
+def test_metrics_escape_label_values(client: Client):
+    metrics.handshake_refused(code='odd"code\\with\nnewline')
+    text = scrape(client)
+    assert (
+        'gateway_handshakes_refused_total{code="odd\\"code\\\\with\\nnewline"} ' in text
+    )
+
+
+@pytest.mark.django_db
+def test_the_admin_login_page_css_is_served(client: Client):
+    css = static("admin/css/base.css")
+    login = client.get("/admin/login/")
+    assert login.status_code == 200
+    assert f'href="{css}"' in login.content.decode()
+
+    response = client.get(css)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/css")
+    assert b"body" in b"".join(response.streaming_content)
