@@ -23,7 +23,7 @@ from tests.e2e.helpers import (
     wait_for_row,
 )
 from tests.support.keys import UPSTREAM_SECRET
-from tests.support.processes import free_port
+from tests.support.processes import GatewayProcess, free_port
 
 pytestmark = [
     pytest.mark.e2e,
@@ -227,3 +227,32 @@ def test_health_and_styled_admin_are_served(daphne):
         assert b"body" in response.read()
     with urllib.request.urlopen(f"{daphne.http_url}/admin/login/", timeout=5) as page:
         assert b"admin/css/base.css" in page.read()
+
+
+@pytest.fixture(scope="module")
+def small_daphne(gateway_env, tmp_path_factory):
+    """A Daphne process whose gateway limit is 64 KiB (so Daphne's is 1 MiB more)."""
+    env = {**gateway_env, "GATEWAY_MAX_MESSAGE_BYTES": str(64 * 1024)}
+    process = GatewayProcess.start(env, log_dir=tmp_path_factory.mktemp("small"))
+    yield process
+    process.stop()
+
+
+async def test_over_the_limit_under_daphne(small_daphne, fake_upstream, issue):
+    issued = await issue(fake_upstream.url)
+    ws = await open_client(small_daphne.ws_url, token=issued.token)
+    await receive_event(ws)
+    await ws.send("x" * (100 * 1024))  # over ours, under Daphne's: a clear refusal
+    await expect_refusal(ws, code=4413, error_code="message_too_large")
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert (row.status, row.close_code) == ("finished", 4413)
+
+    second = await issue(fake_upstream.url, name="second")
+    ws = await open_client(small_daphne.ws_url, token=second.token)
+    await receive_event(ws)
+    await ws.send(b"x" * (2 * 1024 * 1024))  # over Daphne's own: dropped, no close
+    async with asyncio.timeout(10):
+        await ws.wait_closed()
+    assert ws.close_code == 1006
+    row = await wait_for_row(virtual_key_name="second")
+    assert row.status == "finished"

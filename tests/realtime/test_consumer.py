@@ -415,3 +415,14 @@ async def test_a_cancelled_session_still_finalises_and_drops_the_upstream(
     row = await only_session()
     assert row.status == "finished"
     assert row.ended_at is not None
+
+
+async def test_oversized_upstream_message_is_reported(fake_upstream, issue, settings):
+    settings.GATEWAY_MAX_MESSAGE_BYTES = 4096
+    issued = await issue(fake_upstream.url)
+    session = await open_session(issued.token)
+    await session.receive_json_from()
+    await session.send_json_to({"type": "fake.flood", "count": 1, "size": 8192})
+    await expect_error_and_close(session, code=4413, error_code="message_too_large")
+    row = await only_session()
+    assert (row.status, row.close_code) == ("failed", 4413)
