@@ -143,9 +143,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# Serve the admin's assets straight from the installed apps: no collectstatic
-# step is needed to get a styled admin from `rungateway`.
+# Only for `collectstatic` (e.g. to serve assets from a CDN). The gateway serves
+# the admin's assets straight from the installed apps, so a styled admin needs
+# no collectstatic step.
+STATIC_ROOT = env.get_str("DJANGO_STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

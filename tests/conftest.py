@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 # Test-only values; the real environment wins (CI sets DATABASE_URL, REDIS_URL).
+# The settings module is named here, not in pyproject.toml, so that pytest-django
+# loads settings after these defaults are in place.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault(
     "GATEWAY_ENCRYPTION_KEYS", "2eSRvdG7uAyRzQ0W7dTwgFtHl-UfhFiNai8QdPafJP8="
@@ -13,12 +16,16 @@ os.environ["DJANGO_DEBUG"] = "false"
 os.environ.setdefault("GATEWAY_KEY_RECHECK_SECONDS", "0.5")
 os.environ.setdefault("GATEWAY_LOG_LEVEL", "DEBUG")
 
-import pytest
-from asgiref.sync import sync_to_async
+import django
 
-from realtime.fake_upstream import FakeRealtimeServer
-from tests.support.keys import UPSTREAM_SECRET, IssuedKey, issue_key
-from tests.support.processes import GatewayProcess, child_environment
+django.setup()  # before the imports below, which load models
+
+import pytest  # noqa: E402
+from asgiref.sync import sync_to_async  # noqa: E402
+
+from realtime.fake_upstream import FakeRealtimeServer  # noqa: E402
+from tests.support.keys import UPSTREAM_SECRET, IssuedKey, issue_key  # noqa: E402
+from tests.support.processes import GatewayProcess, child_environment  # noqa: E402
 
 
 @pytest.fixture
