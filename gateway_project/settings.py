@@ -209,6 +209,8 @@ GATEWAY_CHECKPOINT_SECONDS = env.get_number(
 # name marks the rows its previous life left active as interrupted.
 # Default: host:port under rungateway, host:pid otherwise.
 GATEWAY_INSTANCE = env.get_str("GATEWAY_INSTANCE")
+# On SIGTERM, how long rungateway waits for live sessions to close and finalise.
+GATEWAY_DRAIN_SECONDS = env.get_number("GATEWAY_DRAIN_SECONDS", 10.0, minimum=0)
 GATEWAY_ALLOWED_ORIGINS = env.get_list("GATEWAY_ALLOWED_ORIGINS", "*")
 
 # The provider registry: kind -> adapter class. The only place kinds are named.
