@@ -5,23 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from realtime import selectors
-from realtime.models import RealtimeSession
-
-_COUNTERS = [
-    "messages_from_client",
-    "messages_from_upstream",
-    "bytes_from_client",
-    "bytes_from_upstream",
-    "responses",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "total_tokens",
-    "input_text_tokens",
-    "input_audio_tokens",
-    "output_text_tokens",
-    "output_audio_tokens",
-]
+from realtime.models import COUNTER_FIELDS, RealtimeSession
 
 
 @admin.register(RealtimeSession)
@@ -74,7 +58,7 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Traffic and usage", {"fields": _COUNTERS}),
+        ("Traffic and usage", {"fields": COUNTER_FIELDS}),
     ]
 
     @admin.display(description="duration")

@@ -10,6 +10,23 @@ from django.utils import timezone
 
 from keys.models import Provider, VirtualKey
 
+# The session's traffic and usage columns, in display order.
+COUNTER_FIELDS = [
+    "messages_from_client",
+    "messages_from_upstream",
+    "bytes_from_client",
+    "bytes_from_upstream",
+    "responses",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "input_text_tokens",
+    "input_audio_tokens",
+    "output_text_tokens",
+    "output_audio_tokens",
+]
+
 
 class SessionStatus(models.TextChoices):
     ACTIVE = "active", "active"

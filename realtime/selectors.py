@@ -8,35 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from realtime.models import RealtimeSession
-
-EXPORTED_FIELDS = [
-    "session_id",
-    "virtual_key",
-    "provider",
-    "model",
-    "status",
-    "client_address",
-    "started_at",
-    "ended_at",
-    "duration_seconds",
-    "close_code",
-    "close_reason",
-    "error",
-    "messages_from_client",
-    "messages_from_upstream",
-    "bytes_from_client",
-    "bytes_from_upstream",
-    "responses",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "total_tokens",
-    "input_text_tokens",
-    "input_audio_tokens",
-    "output_text_tokens",
-    "output_audio_tokens",
-]
+from realtime.models import COUNTER_FIELDS, RealtimeSession
 
 
 def sessions_list(
@@ -84,19 +56,7 @@ def session_as_dict(session: RealtimeSession) -> dict:
         "close_code": session.close_code,
         "close_reason": session.close_reason,
         "error": session.error,
-        "messages_from_client": session.messages_from_client,
-        "messages_from_upstream": session.messages_from_upstream,
-        "bytes_from_client": session.bytes_from_client,
-        "bytes_from_upstream": session.bytes_from_upstream,
-        "responses": session.responses,
-        "input_tokens": session.input_tokens,
-        "output_tokens": session.output_tokens,
-        "cached_tokens": session.cached_tokens,
-        "total_tokens": session.total_tokens,
-        "input_text_tokens": session.input_text_tokens,
-        "input_audio_tokens": session.input_audio_tokens,
-        "output_text_tokens": session.output_text_tokens,
-        "output_audio_tokens": session.output_audio_tokens,
+        **{field: getattr(session, field) for field in COUNTER_FIELDS},
     }
 
 

@@ -8,18 +8,10 @@ import json
 from websockets.asyncio.client import ClientConnection, connect
 
 from realtime.models import RealtimeSession
+from tests.support.events import USER_TEXT
 
 MODEL = "gpt-realtime"
 BIG = 32 * 1024 * 1024
-
-USER_TEXT = {
-    "type": "conversation.item.create",
-    "item": {
-        "type": "message",
-        "role": "user",
-        "content": [{"type": "input_text", "text": "hello through the gateway"}],
-    },
-}
 
 
 async def open_client(

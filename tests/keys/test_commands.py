@@ -41,18 +41,6 @@ def last_line(output: str) -> str:
     return output.rstrip("\n").splitlines()[-1]
 
 
-@pytest.fixture
-def encryption_keys(settings):
-    """Set GATEWAY_ENCRYPTION_KEYS for one test, and forget the cached cipher."""
-
-    def _set(*keys: str) -> None:
-        settings.GATEWAY_ENCRYPTION_KEYS = list(keys)
-        crypto.reset_cache()
-
-    yield _set
-    crypto.reset_cache()
-
-
 # --- create_provider ---------------------------------------------------------
 
 

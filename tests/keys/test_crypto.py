@@ -8,18 +8,6 @@ from keys import crypto
 from keys.exceptions import CredentialUnreadable
 
 
-@pytest.fixture
-def encryption_keys(settings):
-    """Set GATEWAY_ENCRYPTION_KEYS for one test, and forget the cached cipher."""
-
-    def _set(*keys: str) -> None:
-        settings.GATEWAY_ENCRYPTION_KEYS = list(keys)
-        crypto.reset_cache()
-
-    yield _set
-    crypto.reset_cache()
-
-
 def test_round_trip_is_self_describing_and_not_plaintext(encryption_keys):
     encryption_keys(crypto.generate_key())
     stored = crypto.encrypt("sk-secret-value")

@@ -16,20 +16,13 @@ from keys import services as key_services
 from keys.models import VirtualKey
 from realtime.fake_upstream import FakeRealtimeServer
 from realtime.models import RealtimeSession
+from tests.support.events import USER_TEXT
 from tests.support.keys import UPSTREAM_SECRET
 from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(20)]
 
 PATH = "/v1/realtime?model=gpt-realtime"
-USER_TEXT = {
-    "type": "conversation.item.create",
-    "item": {
-        "type": "message",
-        "role": "user",
-        "content": [{"type": "input_text", "text": "hello there gateway"}],
-    },
-}
 
 
 async def open_session(token=None, *, path=PATH, headers=None, subprotocols=None):
