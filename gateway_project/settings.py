@@ -216,4 +216,8 @@ GATEWAY_ALLOWED_ORIGINS = env.get_list("GATEWAY_ALLOWED_ORIGINS", "*")
 # The provider registry: kind -> adapter class. The only place kinds are named.
 GATEWAY_PROVIDER_ADAPTERS = {
     "openai": "realtime.providers.openai.OpenAIAdapter",
+    "azure": "realtime.providers.azure.AzureOpenAIAdapter",
+    "google": "realtime.providers.google.GeminiLiveAdapter",
+    "cartesia": "realtime.providers.cartesia.CartesiaAdapter",
+    "elevenlabs": "realtime.providers.elevenlabs.ElevenLabsAdapter",
 }

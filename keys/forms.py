@@ -14,7 +14,7 @@ class ProviderForm(forms.ModelForm):
 
     class Meta:
         model = Provider
-        fields = ["slug", "kind", "upstream_url"]
+        fields = ["slug", "kind", "upstream_url", "options"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 _LOOPBACK_NAMES = {"localhost"}
 
@@ -60,6 +61,14 @@ class Provider(models.Model):
         validators=[validate_upstream_url],
         help_text="Blank: the provider's public endpoint.",
     )
+    options = models.JSONField(
+        "options",
+        default=dict,
+        blank=True,
+        help_text="Settings of this kind of provider, e.g. for azure: "
+        '{"resource": "my-resource", "api_style": "ga", "deployments": {}}; '
+        'for openai: {"protocol": "beta"} for an upstream that still speaks beta.',
+    )
     created_at = models.DateTimeField("created", default=timezone.now)
 
     class Meta:
@@ -69,6 +78,18 @@ class Provider(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    def clean(self) -> None:
+        """The options must suit the kind's adapter (found via the setting)."""
+        if not isinstance(self.options, dict):
+            raise ValidationError({"options": "Options must be a JSON object."})
+        path = settings.GATEWAY_PROVIDER_ADAPTERS.get(self.kind)
+        if path is None:
+            return  # the kind field reports this
+        try:
+            import_string(path).validate_options(self.options)
+        except ValueError as exc:
+            raise ValidationError({"options": str(exc)}) from None
 
 
 class VirtualKey(models.Model):

@@ -23,6 +23,7 @@ def provider_target(provider: Provider) -> ProviderTarget:
         slug=provider.slug,
         kind=provider.kind,
         upstream_url=provider.upstream_url,
+        options=dict(provider.options or {}),
     )
 
 
@@ -33,6 +34,7 @@ def key_identity(key: VirtualKey) -> KeyIdentity:
         name=key.name,
         provider=provider_target(key.provider),
         max_concurrent_sessions=key.max_concurrent_sessions,
+        allowed_models=tuple(key.allowed_models or ()),
     )
 
 

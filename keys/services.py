@@ -21,14 +21,18 @@ from keys.selectors import (
     provider_target,
     revocation_group,
 )
-from keys.values import ResolvedCredential, Secret
+from keys.values import KeyIdentity, ResolvedCredential, Secret
 
 logger = logging.getLogger(__name__)
 
 
-def provider_create(*, slug: str, kind: str, upstream_url: str = "") -> Provider:
+def provider_create(
+    *, slug: str, kind: str, upstream_url: str = "", options: dict | None = None
+) -> Provider:
     """Create a provider; ValidationError on bad input."""
-    provider = Provider(slug=slug, kind=kind, upstream_url=upstream_url)
+    provider = Provider(
+        slug=slug, kind=kind, upstream_url=upstream_url, options=options or {}
+    )
     provider.full_clean()
     provider.save()
     return provider
@@ -126,9 +130,13 @@ def model_allowed(allowed_models: list[str], model: str) -> bool:
     )
 
 
-def virtual_key_authenticate(*, token: str, model: str) -> ResolvedCredential:
-    """Check a presented virtual key for `model`; the credential if it may be used.
+def virtual_key_authenticate(
+    *, token: str, model: str | None = None
+) -> ResolvedCredential:
+    """Check a presented virtual key; the credential if it may be used.
 
+    `model` is checked against the key's allow-list unless it is None (the
+    provider names the model later, in-band: see `virtual_key_check_model`).
     Raises KeyNotFound for an unknown key and a KeyRefused subclass, carrying the
     key's identity, for a known key that may not be used now.
     """
@@ -145,17 +153,23 @@ def virtual_key_authenticate(*, token: str, model: str) -> ResolvedCredential:
         raise exceptions.KeyRevoked("the virtual key was revoked", identity=identity)
     if key.is_expired():
         raise exceptions.KeyExpired("the virtual key has expired", identity=identity)
-    if not model_allowed(key.allowed_models, model):
+    if model is not None:
+        virtual_key_check_model(identity=identity, model=model)
+    credential = Secret(crypto.decrypt(key.encrypted_credential))
+    return ResolvedCredential(
+        provider=identity.provider, credential=credential, key=identity
+    )
+
+
+def virtual_key_check_model(*, identity: KeyIdentity, model: str) -> None:
+    """Raise ModelNotAllowed when `model` is outside the key's allow-list."""
+    if not model_allowed(list(identity.allowed_models), model):
         raise exceptions.ModelNotAllowed(
             f"model {model!r} is not allowed for this virtual key"
             if model
             else "this virtual key requires a model (the model query parameter)",
             identity=identity,
         )
-    credential = Secret(crypto.decrypt(key.encrypted_credential))
-    return ResolvedCredential(
-        provider=identity.provider, credential=credential, key=identity
-    )
 
 
 def passthrough_resolve(*, provider_slug: str, api_key: str) -> ResolvedCredential:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Secret:
@@ -37,6 +37,7 @@ class ProviderTarget:
     slug: str
     kind: str
     upstream_url: str
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class KeyIdentity:
     name: str
     provider: ProviderTarget
     max_concurrent_sessions: int | None
+    allowed_models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 NORMAL = 1000
 GOING_AWAY = 4001  # the scheme's 1001: the gateway is shutting down
+BAD_REQUEST = 4400  # the handshake lacks what the provider needs
 UNAUTHORIZED = 4401  # missing, unknown or malformed key
 FORBIDDEN = 4403  # revoked or expired key, model outside the allow-list
 MESSAGE_TOO_LARGE = 4413  # a frame over GATEWAY_MAX_MESSAGE_BYTES, either leg

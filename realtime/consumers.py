@@ -38,11 +38,19 @@ from realtime.exceptions import (
 from realtime.instance import instance_name
 from realtime.meter import Meter, text_size
 from realtime.models import SessionStatus
-from realtime.providers import adapter_for
+from realtime.providers import (
+    ConnectRequest,
+    ProviderSession,
+    adapter_for,
+    key_places,
+)
+from realtime.providers.base import OptionsError
 from realtime.upstream import UpstreamOptions, open_upstream
 
 logger = logging.getLogger(__name__)
 
+# A key refused after the upstream opened (a model named in-band, say).
+_REFUSED_LATE = SessionStatus.REJECTED
 # How long ending a session waits for its tasks to stop.
 _STOP_TIMEOUT = 2.0
 # Upstream close codes that mean the provider failed rather than ended normally.
@@ -115,8 +123,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self._session_id = None
         self._key_id: int | None = None
         self._provider_slug = ""
+        self._provider_kind = ""
         self._upstream = None
-        self._adapter = None
+        self._provider: ProviderSession = ProviderSession(model="")
         self._meter = Meter()
         self._subprotocol: str | None = None
         self._accepted = False
@@ -164,6 +173,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             headers=self.scope.get("headers", ()),
             query_string=self.scope.get("query_string", b""),
             subprotocols=self.scope.get("subprotocols", ()),
+            places=key_places(),
         )
         self._subprotocol = handshake.selected_subprotocol
         try:
@@ -189,27 +199,47 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self._session_id = opened.session_id
         self._log = SessionLog(logger, {"session": str(opened.session_id)})
         provider = opened.resolved.provider
+        key = opened.resolved.key
         self._provider_slug = provider.slug
-        if opened.resolved.key is not None:
-            self._key_id = opened.resolved.key.key_id
+        self._provider_kind = provider.kind
+        self._key_id = key.key_id if key is not None else None
         try:
             adapter = adapter_for(provider.kind)
-            target = adapter.target(
-                base_url=adapter.upstream_url(provider.upstream_url),
+            request = ConnectRequest(
+                base_url=adapter.upstream_url(provider.upstream_url, provider.options),
                 credential=opened.resolved.credential,
                 query=handshake.query,
                 subprotocols=handshake.subprotocols,
+                options=provider.options,
+                dialect=handshake.dialect,
             )
+            target = adapter.target(request)
+            self._provider = adapter.open_session(
+                model=opened.model or "",
+                request=request,
+                allowed_models=key.allowed_models if key is not None else (),
+            )
+        except OptionsError as exc:
+            self._log.error("provider %s is misconfigured: %s", provider.slug, exc)
+            error = GatewayError(
+                "The provider is misconfigured; ask an admin.",
+                code="provider_misconfigured",
+            )
+            await self._end(Ending.by_gateway(error, status=SessionStatus.FAILED))
+            return
+        except GatewayError as exc:
+            await self._end(Ending.by_gateway(exc, status=SessionStatus.REJECTED))
+            return
+        try:
             self._upstream = await open_upstream(target, _upstream_options())
         except GatewayError as exc:
             self._log.warning("upstream %s refused: %s", provider.slug, exc.code)
             await self._end(Ending.by_gateway(exc, status=SessionStatus.FAILED))
             return
-        self._adapter = adapter
         await self.accept(self._subprotocol)
         self._accepted = True
         metrics.session_started(provider=provider.slug)
-        self._log.info("bridging to %s model=%s", provider.slug, handshake.model or "-")
+        self._log.info("bridging to %s model=%s", provider.slug, opened.model or "-")
         self._bridge = asyncio.create_task(self._run_bridge())
 
     async def _refuse(self, error: GatewayError) -> None:
@@ -237,6 +267,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         payload = message.get("text")
         if payload is not None:
             size = text_size(payload)
+            if self._provider.inspects_client_text:
+                try:
+                    payload = self._provider.client_text(payload)
+                except GatewayError as exc:
+                    await self._end(Ending.by_gateway(exc, status=_REFUSED_LATE))
+                    return
         else:
             payload = message.get("bytes") or b""
             size = len(payload)
@@ -307,20 +343,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         upstream = self._upstream
         send = self.base_send
         meter = self._meter
-        usage_in = self._adapter.usage_in
+        upstream_text = self._provider.upstream_text
+        upstream_bytes = self._provider.upstream_bytes
         try:
             async for data in upstream:
                 if type(data) is str:
                     meter.messages_from_upstream += 1
                     meter.bytes_from_upstream += text_size(data)
-                    usage = usage_in(data)
-                    if usage is not None:
-                        meter.usage += usage
-                    await send({"type": "websocket.send", "text": data})
+                    await send({"type": "websocket.send", "text": upstream_text(data)})
                 else:
                     meter.messages_from_upstream += 1
                     meter.bytes_from_upstream += len(data)
-                    await send({"type": "websocket.send", "bytes": data})
+                    await send(
+                        {"type": "websocket.send", "bytes": upstream_bytes(data)}
+                    )
         except ConnectionClosed:
             pass
         except OSError:  # the client is gone (uvicorn raises on a send after it)
@@ -370,7 +406,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 if now >= next_checkpoint:
                     next_checkpoint = now + checkpoint
                     await database_sync_to_async(services.session_checkpoint)(
-                        session_id=self._session_id, counters=self._meter.snapshot()
+                        session_id=self._session_id,
+                        counters=self._meter.snapshot(),
+                        usage=self._provider.usage,
+                        model=self._provider.model,
                     )
             except DatabaseError:
                 # The session goes on; its counters stay in memory until it ends.
@@ -471,6 +510,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 close_reason=ending.reason,
                 error=error,
                 counters=self._meter.snapshot(),
+                usage=self._provider.usage,
+                model=self._provider.model,
+                provider_kind=self._provider_kind,
             )
         except DatabaseError:
             self._log.error(
@@ -482,6 +524,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             provider=self._provider_slug,
             status=ending.status,
             meter=self._meter,
+            usage=self._provider.usage,
             bridged=bridged,
         )
         self._log.info(
@@ -490,5 +533,5 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             ending.close_code,
             self._meter.messages_from_client,
             self._meter.messages_from_upstream,
-            self._meter.usage.total_tokens,
+            self._provider.usage.total_tokens,
         )

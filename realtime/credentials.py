@@ -1,10 +1,12 @@
-"""Find what a client presented at the handshake: key, provider, model.
+"""Find what a client presented at the handshake: key, provider, dialect.
 
 Pure: works on the ASGI scope's raw parts. Accepted places, highest first:
-headers (x-portkey-virtual-key, x-portkey-api-key, Authorization: Bearer,
-x-portkey-provider), subprotocols (x-portkey-virtual-key.K, x-portkey-api-key.K,
-openai-insecure-api-key.K, x-portkey-provider.P) and query parameters
-(virtual_key, api_key, provider). None of these is ever forwarded upstream.
+headers (x-portkey-virtual-key, x-portkey-api-key, Authorization: Bearer, each
+provider's own key header such as xi-api-key, x-portkey-provider), subprotocols
+(x-portkey-virtual-key.K, x-portkey-api-key.K, openai-insecure-api-key.K,
+"<provider header>.K", x-portkey-provider.P) and query parameters (virtual_key,
+api_key, each provider's own key parameter such as key, provider). None of these
+is ever forwarded upstream.
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ _DROPPED_PROTOCOLS = ("openai-organization.", "openai-project.")
 GATEWAY_QUERY_PARAMS = frozenset({"virtual_key", "api_key", "provider"})
 # Offered subprotocols the gateway may select, best first; never a credential.
 SELECTABLE_PROTOCOLS = ("realtime", "openai-beta.realtime-v1")
+_BETA_PROTOCOL = "openai-beta.realtime-v1"
+_BETA_HEADER = b"openai-beta"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPlaces:
+    """Where providers' own clients put a key, beyond the gateway's places."""
+
+    headers: tuple[str, ...] = ()  # lower-case header names, e.g. xi-api-key
+    params: tuple[str, ...] = ()  # query parameters, e.g. key
+
+    @property
+    def protocol_prefixes(self) -> tuple[str, ...]:
+        return tuple(f"{name}." for name in self.headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +74,7 @@ class Handshake:
     query: tuple[tuple[str, str], ...]  # the client's query, gateway params removed
     subprotocols: tuple[str, ...]  # offered, credentials removed
     selected_subprotocol: str | None
+    dialect: str = "ga"  # "beta": an OpenAI client of the retired beta interface
 
 
 def _bearer(value: str) -> str | None:
@@ -75,39 +92,37 @@ def parse_handshake(
     headers: Iterable[tuple[bytes, bytes]],
     query_string: bytes,
     subprotocols: Iterable[str],
+    places: KeyPlaces = KeyPlaces(),
 ) -> Handshake:
     """Split a handshake into credentials and what may go upstream."""
+    provider_headers = tuple(name.encode() for name in places.headers)
+    wanted = (_VIRTUAL_KEY_HEADER, _API_KEY_HEADER, _PROVIDER_HEADER, _AUTHORIZATION)
     header = {}
     for name, value in headers:
         name = name.lower()
-        if name in (
-            _VIRTUAL_KEY_HEADER,
-            _API_KEY_HEADER,
-            _PROVIDER_HEADER,
-            _AUTHORIZATION,
-        ):
+        if name in wanted or name in provider_headers or name == _BETA_HEADER:
             header.setdefault(name, value.decode("latin-1").strip())
 
     protocol_vk = protocol_key = protocol_provider = None
+    api_key_protocols = _API_KEY_PROTOCOLS + places.protocol_prefixes
     kept_protocols = []
     for protocol in subprotocols:
         protocol = protocol.strip()
-        if protocol.startswith(_VIRTUAL_KEY_PROTOCOL):
+        lowered = protocol.lower()
+        if lowered.startswith(_VIRTUAL_KEY_PROTOCOL):
             protocol_vk = protocol_vk or protocol[len(_VIRTUAL_KEY_PROTOCOL) :]
-        elif protocol.startswith(_API_KEY_PROTOCOLS):
-            protocol_key = protocol_key or protocol.partition(".")[2]
-        elif protocol.startswith(_PROVIDER_PROTOCOL):
+        elif lowered.startswith(api_key_protocols):
+            prefix = next(p for p in api_key_protocols if lowered.startswith(p))
+            protocol_key = protocol_key or protocol[len(prefix) :]
+        elif lowered.startswith(_PROVIDER_PROTOCOL):
             protocol_provider = protocol_provider or protocol[len(_PROVIDER_PROTOCOL) :]
-        elif protocol and not protocol.startswith(_DROPPED_PROTOCOLS):
+        elif protocol and not lowered.startswith(_DROPPED_PROTOCOLS):
             kept_protocols.append(protocol)
 
+    consumed = GATEWAY_QUERY_PARAMS | set(places.params)
     query_params = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-    own = {
-        name: value
-        for name, value in reversed(query_params)
-        if name in GATEWAY_QUERY_PARAMS
-    }
-    forwarded = tuple((n, v) for n, v in query_params if n not in GATEWAY_QUERY_PARAMS)
+    own = {name: value for name, value in reversed(query_params) if name in consumed}
+    forwarded = tuple((n, v) for n, v in query_params if n not in consumed)
     model = next((value for name, value in forwarded if name == "model"), "")
 
     # The first place that holds any key wins, whatever that key is called there.
@@ -115,10 +130,12 @@ def parse_handshake(
         (header.get(_VIRTUAL_KEY_HEADER), True),
         (header.get(_API_KEY_HEADER), False),
         (_bearer(header.get(_AUTHORIZATION, "")), False),
+        *((header.get(name), False) for name in provider_headers),
         (protocol_vk, True),
         (protocol_key, False),
         (own.get("virtual_key"), True),
         (own.get("api_key"), False),
+        *((own.get(name), False) for name in places.params),
     ]
     key, is_virtual = next(((k, v) for k, v in candidates if k), (None, False))
     credentials = ClientCredentials(
@@ -128,6 +145,9 @@ def parse_handshake(
             header.get(_PROVIDER_HEADER), protocol_provider, own.get("provider")
         ),
     )
+    beta = _BETA_PROTOCOL in kept_protocols or "realtime=v1" in header.get(
+        _BETA_HEADER, ""
+    )
     selected = next((p for p in SELECTABLE_PROTOCOLS if p in kept_protocols), None)
     return Handshake(
         credentials=credentials,
@@ -135,4 +155,5 @@ def parse_handshake(
         query=forwarded,
         subprotocols=tuple(kept_protocols),
         selected_subprotocol=selected,
+        dialect="beta" if beta else "ga",
     )

@@ -13,17 +13,25 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Tokens reported by the provider, summed over a session."""
+    """What a provider reports (or the gateway measures) as billable, summed over
+    a session: tokens by kind, and the units non-token providers bill in."""
 
-    responses: int = 0
+    responses: int = 0  # responses, turns or generations
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
+    cached_text_tokens: int = 0
+    cached_audio_tokens: int = 0
     input_text_tokens: int = 0
     input_audio_tokens: int = 0
     output_text_tokens: int = 0
     output_audio_tokens: int = 0
+    transcription_tokens: int = 0
+    transcription_seconds: float = 0.0
+    characters: int = 0  # text sent for speech (TTS providers)
+    audio_chunks: int = 0  # audio messages returned (TTS providers)
+    audio_seconds: float = 0.0  # audio returned (TTS providers)
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
@@ -43,6 +51,13 @@ NO_USAGE = Usage()
 def count(value: Any) -> int:
     """A token count from untrusted JSON: a non-negative int, else 0."""
     return value if type(value) is int and value > 0 else 0
+
+
+def seconds(value: Any) -> float:
+    """A duration from untrusted JSON: a non-negative finite number, else 0."""
+    if type(value) in (int, float) and 0 < value < 1e9:
+        return float(value)
+    return 0.0
 
 
 def mapping(value: Any) -> dict:

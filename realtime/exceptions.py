@@ -1,6 +1,7 @@
 """Why a session is refused or ends early, each with its close code.
 
 GatewayError                      4500 server_error
+ +-- BadRequest                   4400 invalid_request_error
  +-- AuthenticationFailed         4401 invalid_request_error
  +-- AccessDenied                 4403 invalid_request_error
  +-- LimitExceeded                4429 invalid_request_error
@@ -40,6 +41,14 @@ class GatewayError(Exception):
                 "message": self.message,
             },
         }
+
+
+class BadRequest(GatewayError):
+    """The handshake lacks something the provider needs."""
+
+    close_code = close_codes.BAD_REQUEST
+    error_type = "invalid_request_error"
+    default_code = "invalid_request"
 
 
 class AuthenticationFailed(GatewayError):

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from realtime.events import NO_USAGE, Usage
-
 
 class Meter:
-    """Messages, bytes and usage of one session; mutated on the hot path."""
+    """Messages and bytes of one session, each way; mutated on the hot path."""
 
     __slots__ = (
         "bytes_from_client",
         "bytes_from_upstream",
         "messages_from_client",
         "messages_from_upstream",
-        "usage",
     )
 
     def __init__(self) -> None:
@@ -21,7 +18,6 @@ class Meter:
         self.messages_from_upstream = 0
         self.bytes_from_client = 0
         self.bytes_from_upstream = 0
-        self.usage: Usage = NO_USAGE
 
     def snapshot(self) -> dict[str, int]:
         """The counters as session-row column values."""
@@ -30,7 +26,6 @@ class Meter:
             "messages_from_upstream": self.messages_from_upstream,
             "bytes_from_client": self.bytes_from_client,
             "bytes_from_upstream": self.bytes_from_upstream,
-            **self.usage.as_fields(),
         }
 
 

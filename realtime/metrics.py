@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from realtime.events import Usage
 from realtime.meter import Meter
 
 _counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
@@ -34,7 +35,9 @@ def session_started(*, provider: str) -> None:
     _add("gateway_sessions_started_total", provider=provider)
 
 
-def session_ended(*, provider: str, status: str, meter: Meter, bridged: bool) -> None:
+def session_ended(
+    *, provider: str, status: str, meter: Meter, usage: Usage, bridged: bool
+) -> None:
     """Count a session's end and add its traffic to the totals."""
     global _live_sessions
     if bridged:
@@ -44,7 +47,6 @@ def session_ended(*, provider: str, status: str, meter: Meter, bridged: bool) ->
     _add("gateway_messages_total", meter.messages_from_upstream, direction="upstream")
     _add("gateway_bytes_total", meter.bytes_from_client, direction="client")
     _add("gateway_bytes_total", meter.bytes_from_upstream, direction="upstream")
-    usage = meter.usage
     for kind, amount in (
         ("input", usage.input_tokens),
         ("output", usage.output_tokens),

@@ -21,10 +21,17 @@ COUNTER_FIELDS = [
     "output_tokens",
     "total_tokens",
     "cached_tokens",
+    "cached_text_tokens",
+    "cached_audio_tokens",
     "input_text_tokens",
     "input_audio_tokens",
     "output_text_tokens",
     "output_audio_tokens",
+    "transcription_tokens",
+    "transcription_seconds",
+    "characters",
+    "audio_chunks",
+    "audio_seconds",
 ]
 
 
@@ -89,6 +96,20 @@ class RealtimeSession(models.Model):
     output_audio_tokens = models.PositiveBigIntegerField(
         "output audio tokens", default=0
     )
+    cached_text_tokens = models.PositiveBigIntegerField("cached text tokens", default=0)
+    cached_audio_tokens = models.PositiveBigIntegerField(
+        "cached audio tokens", default=0
+    )
+    transcription_tokens = models.PositiveBigIntegerField(
+        "transcription tokens", default=0
+    )
+    transcription_seconds = models.FloatField("transcription seconds", default=0)
+    characters = models.PositiveBigIntegerField("characters", default=0)
+    audio_chunks = models.PositiveBigIntegerField("audio chunks", default=0)
+    audio_seconds = models.FloatField("audio seconds", default=0)
+    cost_usd = models.DecimalField(
+        "cost (USD)", max_digits=14, decimal_places=6, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -121,3 +142,49 @@ class RealtimeSession(models.Model):
         """How long the session lasted (so far, when still active)."""
         end = self.ended_at or (timezone.now() if self.status == "active" else None)
         return None if end is None else end - self.started_at
+
+
+def _usd(name: str) -> models.DecimalField:
+    return models.DecimalField(
+        name, max_digits=12, decimal_places=6, null=True, blank=True
+    )
+
+
+class ModelPrice(models.Model):
+    """Public list prices of a model, in USD, from a date on; blank = not billed."""
+
+    provider_kind = models.CharField(
+        "provider kind", max_length=32, help_text="e.g. openai, google."
+    )
+    model = models.CharField(
+        "model",
+        max_length=200,
+        help_text="An exact model name, or a prefix ending in * (gpt-realtime*).",
+    )
+    effective_from = models.DateField("effective from")
+    source = models.CharField("source", max_length=300, blank=True)
+
+    input_text_per_mtok = _usd("input text per 1M tokens")
+    cached_input_text_per_mtok = _usd("cached input text per 1M tokens")
+    input_audio_per_mtok = _usd("input audio per 1M tokens")
+    cached_input_audio_per_mtok = _usd("cached input audio per 1M tokens")
+    output_text_per_mtok = _usd("output text per 1M tokens")
+    output_audio_per_mtok = _usd("output audio per 1M tokens")
+    transcription_per_mtok = _usd("transcription per 1M tokens")
+    transcription_per_minute = _usd("transcription per minute")
+    per_1k_characters = _usd("per 1,000 characters")
+    per_audio_minute = _usd("per minute of audio returned")
+
+    class Meta:
+        ordering = ["provider_kind", "model", "-effective_from"]
+        verbose_name = "model price"
+        verbose_name_plural = "model prices"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_kind", "model", "effective_from"],
+                name="price_unique_per_day",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_kind}/{self.model} from {self.effective_from}"

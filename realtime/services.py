@@ -17,8 +17,9 @@ from keys import selectors as key_selectors
 from keys import services as key_services
 from keys.models import VirtualKey
 from keys.values import KeyIdentity, ResolvedCredential
-from realtime import close_codes
+from realtime import close_codes, pricing
 from realtime.credentials import Handshake
+from realtime.events import Usage
 from realtime.exceptions import (
     AccessDenied,
     AuthenticationFailed,
@@ -26,16 +27,18 @@ from realtime.exceptions import (
     LimitExceeded,
 )
 from realtime.models import RealtimeSession, SessionStatus
+from realtime.providers import adapter_for
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class OpenedSession:
-    """A session the gateway may now bridge: its row and its credential."""
+    """A session the gateway may now bridge: its row, credential and model."""
 
     session_id: uuid.UUID
     resolved: ResolvedCredential
+    model: str | None  # None: the provider names it in-band, later
 
 
 def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCredential:
@@ -63,9 +66,29 @@ def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCreden
                 "Unknown provider.", code="unknown_provider"
             ) from None
     try:
-        return key_services.virtual_key_authenticate(token=token, model=handshake.model)
+        return key_services.virtual_key_authenticate(token=token)
     except key_errors.KeyNotFound:
         raise AuthenticationFailed("Invalid virtual key.") from None
+
+
+def _authorize(
+    handshake: Handshake, *, allow_passthrough: bool
+) -> tuple[ResolvedCredential, str | None]:
+    """The credential and the model the handshake names (checked); KeyRefused."""
+    resolved = _resolve(handshake, allow_passthrough=allow_passthrough)
+    provider = resolved.provider
+    try:
+        adapter = adapter_for(provider.kind)
+    except LookupError:
+        logger.error("provider %s has a kind with no adapter", provider.slug)
+        raise GatewayError(
+            "The provider is misconfigured; ask an admin.",
+            code="provider_misconfigured",
+        ) from None
+    model = adapter.handshake_model(handshake.query, provider.options)
+    if model is not None and resolved.key is not None:
+        key_services.virtual_key_check_model(identity=resolved.key, model=model)
+    return resolved, model
 
 
 def _reject(
@@ -103,7 +126,7 @@ def session_open(
     not fill the table).
     """
     try:
-        resolved = _resolve(handshake, allow_passthrough=allow_passthrough)
+        resolved, model = _authorize(handshake, allow_passthrough=allow_passthrough)
     except key_errors.KeyRefused as exc:
         error = AccessDenied(str(exc), code=exc.code)
         if exc.identity is not None:
@@ -123,7 +146,7 @@ def session_open(
         ) from None
 
     key = resolved.key
-    row = _insert_within_limit(resolved, handshake, client_address, instance)
+    row = _insert_within_limit(resolved, model or "", client_address, instance)
     if row is None:
         error = LimitExceeded(
             f"This virtual key allows {key.max_concurrent_sessions} concurrent "
@@ -138,15 +161,12 @@ def session_open(
             error=error,
         )
         raise error
-    return OpenedSession(session_id=row.pk, resolved=resolved)
+    return OpenedSession(session_id=row.pk, resolved=resolved, model=model)
 
 
 @transaction.atomic
 def _insert_within_limit(
-    resolved: ResolvedCredential,
-    handshake: Handshake,
-    client_address: str,
-    instance: str,
+    resolved: ResolvedCredential, model: str, client_address: str, instance: str
 ) -> RealtimeSession | None:
     """The new active row, or None when the key is at its concurrency limit."""
     key = resolved.key
@@ -163,7 +183,7 @@ def _insert_within_limit(
         virtual_key_name=key.name if key else "",
         provider_id=resolved.provider.provider_id,
         provider_slug=resolved.provider.slug,
-        model=handshake.model,
+        model=model,
         client_address=client_address,
         gateway_instance=instance,
     )
@@ -177,10 +197,18 @@ def _insert_within_limit(
 _WRITABLE = Q(ended_at__isnull=True) | Q(status=SessionStatus.INTERRUPTED)
 
 
-def session_checkpoint(*, session_id: uuid.UUID, counters: dict[str, int]) -> None:
+def session_checkpoint(
+    *,
+    session_id: uuid.UUID,
+    counters: dict[str, int],
+    usage: Usage | None = None,
+    model: str = "",
+) -> None:
     """Write a live session's counters; doubles as its heartbeat."""
     RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
         **counters,
+        **(usage.as_fields() if usage is not None else {}),
+        **({"model": model[:200]} if model else {}),
         checkpointed_at=timezone.now(),
         # Alive after all (a sweep saw a late heartbeat): undo the interruption.
         status=SessionStatus.ACTIVE,
@@ -197,12 +225,24 @@ def session_finish(
     close_code: int | None,
     error: str,
     counters: dict[str, int],
+    usage: Usage | None = None,
+    model: str = "",
+    provider_kind: str = "",
     close_reason: str = "",
 ) -> bool:
-    """Finalise a session once; True when this call did it."""
+    """Finalise a session once, priced; True when this call did it."""
+    row = RealtimeSession.objects.filter(pk=session_id).only("started_at", "model")
+    row = row.first()
+    if row is None:
+        return False
+    model = model or row.model
+    price = pricing.price_for(kind=provider_kind, model=model, on=row.started_at.date())
     return bool(
         RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
             **counters,
+            **(usage.as_fields() if usage is not None else {}),
+            model=model[:200],
+            cost_usd=pricing.cost_usd(usage, price) if price and usage else None,
             status=status,
             ended_at=timezone.now(),
             close_code=close_code,

@@ -1,13 +1,25 @@
-"""The small interface every provider adapter implements."""
+"""The small interface every provider adapter implements.
+
+An adapter knows one provider: its public endpoint, how the credential is sent,
+which client query parameters go along, where the session's model is named, and
+how the provider reports usage. Per session it opens a `ProviderSession`, which
+sees the frames as they pass: it reads usage and, only where a provider or a
+client dialect truly needs it, rewrites a frame. Frames pass through unchanged
+otherwise, and a session that has nothing to read from client frames says so,
+so the bridge skips the call altogether.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from keys.values import Secret
-from realtime.events import Usage
+from realtime.events import NO_USAGE, Usage
+
+Query = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,38 +35,107 @@ class UpstreamTarget:
         return f"UpstreamTarget(url={self.url!r}, headers=[{names}] (values hidden))"
 
 
-def join_query(base_url: str, query: tuple[tuple[str, str], ...]) -> str:
-    """`base_url` with the client's query parameters added after its own."""
+@dataclass(frozen=True, slots=True)
+class ConnectRequest:
+    """What a client asked for, as far as the upstream needs to know."""
+
+    base_url: str  # the provider row's URL, or the adapter's public endpoint
+    credential: Secret
+    query: Query  # the client's query, the gateway's own parameters removed
+    subprotocols: tuple[str, ...]  # offered by the client, credentials removed
+    options: Mapping[str, Any]  # the provider row's options
+    dialect: str = "ga"  # the client's dialect where a provider has several
+
+
+def join_query(base_url: str, query: Query, *, path: str | None = None) -> str:
+    """`base_url` (its path replaced by `path`, if given) with `query` appended."""
     parts = urlsplit(base_url)
     params = parse_qsl(parts.query, keep_blank_values=True) + list(query)
+    if path is not None:
+        parts = parts._replace(path=parts.path.rstrip("/") + path)
     return urlunsplit(parts._replace(query=urlencode(params)))
 
 
-class ProviderAdapter:
-    """Knows one provider: its endpoint, its credential scheme, its usage events.
+def without(query: Query, *names: str) -> Query:
+    """`query` minus the parameters `names`."""
+    return tuple((name, value) for name, value in query if name not in names)
 
-    Frames pass through unchanged; an adapter only builds the upstream target
-    and reads usage from the few upstream frames that can carry it.
-    """
+
+def query_value(query: Query, name: str) -> str:
+    """The first value of `name` in `query`, or ''."""
+    return next((value for key, value in query if key == name), "")
+
+
+class OptionsError(ValueError):
+    """A provider row's options do not suit its adapter."""
+
+
+class ProviderSession:
+    """One session's view of a provider's frames: usage, and rewrites if needed."""
+
+    # False: the bridge never calls client_text (the common, zero-cost case).
+    inspects_client_text: ClassVar[bool] = False
+
+    def __init__(self, *, model: str) -> None:
+        self.model = model
+        self.usage: Usage = NO_USAGE
+
+    def client_text(self, text: str) -> str:
+        """A client text frame on its way upstream (rewritten or as it is).
+
+        May raise a GatewayError (e.g. a model outside the key's allow-list).
+        """
+        return text
+
+    def upstream_text(self, text: str) -> str:
+        """An upstream text frame on its way to the client; reads usage."""
+        return text
+
+    def upstream_bytes(self, data: bytes) -> bytes:
+        """An upstream binary frame on its way to the client; reads usage."""
+        return data
+
+
+class ProviderAdapter:
+    """Knows one provider; stateless, shared by every session of its kind."""
 
     kind: ClassVar[str]
     default_url: ClassVar[str]
+    # The header the provider's own clients put the key in; browsers may send
+    # it as the subprotocol "<header>.<key>" (lower-case).
+    credential_header: ClassVar[str]
+    # Query parameters the provider's clients may put the key in.
+    credential_params: ClassVar[tuple[str, ...]] = ()
 
-    def upstream_url(self, configured_url: str) -> str:
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> None:
+        """Raise OptionsError when a provider row's options do not fit."""
+        unknown = set(options) - set(cls.option_names())
+        if unknown:
+            raise OptionsError(
+                f"Unknown option(s) for {cls.kind}: {', '.join(sorted(unknown))}; "
+                f"expected: {', '.join(cls.option_names()) or 'none'}."
+            )
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The options a provider row of this kind may set."""
+        return ()
+
+    def upstream_url(self, configured_url: str, options: Mapping[str, Any]) -> str:
         """The provider row's URL, or the public endpoint when it is blank."""
         return configured_url or self.default_url
 
-    def target(
-        self,
-        *,
-        base_url: str,
-        credential: Secret,
-        query: tuple[tuple[str, str], ...],
-        subprotocols: tuple[str, ...],
-    ) -> UpstreamTarget:
+    def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
+        """The model named at the handshake; None when it comes in-band later."""
+        return query_value(query, "model")
+
+    def target(self, request: ConnectRequest) -> UpstreamTarget:
         """The upstream URL, headers and subprotocols for a session."""
         raise NotImplementedError
 
-    def usage_in(self, text: str) -> Usage | None:
-        """Usage reported by one upstream text frame, or None (the common case)."""
-        return None
+    def open_session(
+        self, *, model: str, request: ConnectRequest, allowed_models: tuple[str, ...]
+    ) -> ProviderSession:
+        """A fresh per-session frame handler."""
+        return ProviderSession(model=model)

@@ -1,45 +1,70 @@
-"""OpenAI Realtime (the GA interface)."""
+"""OpenAI Realtime: the GA interface, and the retired beta dialect for old clients."""
 
 from __future__ import annotations
 
-from keys.values import Secret
-from realtime.events import Usage, count, decode_event, mapping
-from realtime.providers.base import ProviderAdapter, UpstreamTarget, join_query
+from collections.abc import Mapping
+from typing import Any
+
+from realtime.events import Usage, count, decode_event, mapping, seconds
+from realtime.providers.base import (
+    ConnectRequest,
+    OptionsError,
+    ProviderAdapter,
+    ProviderSession,
+    UpstreamTarget,
+    join_query,
+)
+
+PROTOCOLS = ("ga", "beta")
+BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 
 
-class OpenAIAdapter(ProviderAdapter):
-    """wss://api.openai.com/v1/realtime with `Authorization: Bearer`."""
+class OpenAISession(ProviderSession):
+    """Sums `response.done` and input-transcription usage; translates dialects."""
 
-    kind = "openai"
-    default_url = "wss://api.openai.com/v1/realtime"
+    def __init__(self, *, model: str, translator: Any = None) -> None:
+        super().__init__(model=model)
+        self._translator = translator
+        # Only a translating session needs to see client frames.
+        self.inspects_client_text = translator is not None
 
-    def target(
-        self,
-        *,
-        base_url: str,
-        credential: Secret,
-        query: tuple[tuple[str, str], ...],
-        subprotocols: tuple[str, ...],
-    ) -> UpstreamTarget:
-        """The client's query (model, intent, ...) goes along; no beta header."""
-        return UpstreamTarget(
-            url=join_query(base_url, query),
-            headers=(("Authorization", f"Bearer {credential.reveal()}"),),
-        )
+    def client_text(self, text: str) -> str:
+        return self._translator.client_frame(text)
 
-    def usage_in(self, text: str) -> Usage | None:
-        """The usage of a `response.done` event."""
-        if '"response.done"' not in text:
-            return None
+    def upstream_text(self, text: str) -> str:
+        if '"response.done"' in text:
+            self._add_response_usage(text)
+        elif "transcription.completed" in text:
+            self._add_transcription_usage(text)
+        if self._translator is None:
+            return text
+        return self._translator.upstream_frame(text)
+
+    def _add_response_usage(self, text: str) -> None:
         event = decode_event(text)
-        if event is None or event.get("type") != "response.done":
-            return None
-        return usage_from_response(mapping(mapping(event.get("response")).get("usage")))
+        if event is not None and event.get("type") == "response.done":
+            usage = mapping(mapping(event.get("response")).get("usage"))
+            self.usage += usage_from_response(usage)
+
+    def _add_transcription_usage(self, text: str) -> None:
+        event = decode_event(text)
+        kind = "conversation.item.input_audio_transcription.completed"
+        if event is None or event.get("type") != kind:
+            return
+        usage = mapping(event.get("usage"))
+        if usage.get("type") == "duration":
+            self.usage += Usage(transcription_seconds=seconds(usage.get("seconds")))
+        else:
+            total = count(usage.get("total_tokens")) or count(
+                usage.get("input_tokens")
+            ) + count(usage.get("output_tokens"))
+            self.usage += Usage(transcription_tokens=total)
 
 
 def usage_from_response(usage: dict) -> Usage:
     """A `response.usage` object (GA and beta share the shape) as Usage."""
     input_details = mapping(usage.get("input_token_details"))
+    cached_details = mapping(input_details.get("cached_tokens_details"))
     output_details = mapping(usage.get("output_token_details"))
     input_tokens = count(usage.get("input_tokens"))
     output_tokens = count(usage.get("output_tokens"))
@@ -49,8 +74,64 @@ def usage_from_response(usage: dict) -> Usage:
         output_tokens=output_tokens,
         total_tokens=count(usage.get("total_tokens")) or input_tokens + output_tokens,
         cached_tokens=count(input_details.get("cached_tokens")),
+        cached_text_tokens=count(cached_details.get("text_tokens")),
+        cached_audio_tokens=count(cached_details.get("audio_tokens")),
         input_text_tokens=count(input_details.get("text_tokens")),
         input_audio_tokens=count(input_details.get("audio_tokens")),
         output_text_tokens=count(output_details.get("text_tokens")),
         output_audio_tokens=count(output_details.get("audio_tokens")),
     )
+
+
+def translator_for(client_dialect: str, upstream_protocol: str) -> Any:
+    """A dialect translator when client and upstream disagree, else None."""
+    if client_dialect == upstream_protocol:
+        return None
+    from realtime.dialects import openai_beta
+
+    if client_dialect == "beta":
+        return openai_beta.BetaClientOnGA()
+    return openai_beta.GAClientOnBeta()
+
+
+class OpenAIAdapter(ProviderAdapter):
+    """wss://api.openai.com/v1/realtime with `Authorization: Bearer`."""
+
+    kind = "openai"
+    default_url = "wss://api.openai.com/v1/realtime"
+    credential_header = "authorization"
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return ("protocol",)
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> None:
+        super().validate_options(options)
+        if options.get("protocol", "ga") not in PROTOCOLS:
+            raise OptionsError("protocol must be 'ga' or 'beta'.")
+
+    def auth_headers(self, request: ConnectRequest) -> list[tuple[str, str]]:
+        """The credential in the provider's own scheme."""
+        return [("Authorization", f"Bearer {request.credential.reveal()}")]
+
+    def target(self, request: ConnectRequest) -> UpstreamTarget:
+        """The client's query (model, intent, ...) goes along."""
+        return UpstreamTarget(
+            url=join_query(request.base_url, request.query),
+            headers=tuple(self._headers(request)),
+        )
+
+    def _headers(self, request: ConnectRequest) -> list[tuple[str, str]]:
+        headers = self.auth_headers(request)
+        if request.options.get("protocol", "ga") == "beta":
+            headers.append(BETA_HEADER)
+        return headers
+
+    def open_session(
+        self, *, model: str, request: ConnectRequest, allowed_models: tuple[str, ...]
+    ) -> ProviderSession:
+        protocol = request.options.get("protocol", "ga")
+        return OpenAISession(
+            model=model, translator=translator_for(request.dialect, protocol)
+        )

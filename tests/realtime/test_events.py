@@ -5,9 +5,16 @@ import json
 import pytest
 
 from realtime.events import NO_USAGE, Usage
-from realtime.providers.openai import OpenAIAdapter
+from realtime.providers.openai import OpenAISession
 
-adapter = OpenAIAdapter()
+
+def usage_of(*frames: str) -> Usage | None:
+    """What an OpenAI session counts from upstream `frames` (None: nothing),
+    checking that every frame passes through unchanged."""
+    session = OpenAISession(model="gpt-realtime")
+    for frame in frames:
+        assert session.upstream_text(frame) is frame
+    return None if session.usage == NO_USAGE else session.usage
 
 # Recorded from the GA interface (shape of OpenAI's `response.done`).
 RESPONSE_DONE = json.dumps(
@@ -42,12 +49,13 @@ RESPONSE_DONE = json.dumps(
 
 
 def test_response_done_usage_is_read_with_its_split():
-    assert adapter.usage_in(RESPONSE_DONE) == Usage(
+    assert usage_of(RESPONSE_DONE) == Usage(
         responses=1,
         input_tokens=132,
         output_tokens=121,
         total_tokens=253,
         cached_tokens=64,
+        cached_text_tokens=64,
         input_text_tokens=119,
         input_audio_tokens=13,
         output_text_tokens=30,
@@ -57,7 +65,7 @@ def test_response_done_usage_is_read_with_its_split():
 
 def test_spaced_json_is_read_too():
     spaced = json.dumps(json.loads(RESPONSE_DONE), indent=2)
-    assert adapter.usage_in(spaced).total_tokens == 253
+    assert usage_of(spaced).total_tokens == 253
 
 
 @pytest.mark.parametrize(
@@ -71,16 +79,16 @@ def test_spaced_json_is_read_too():
     ],
 )
 def test_frames_that_cannot_carry_usage_are_skipped(frame):
-    assert adapter.usage_in(frame) is None
+    assert usage_of(frame) is None
 
 
 def test_frames_that_mention_response_done_but_are_not_it():
     mention = json.dumps(
         {"type": "response.output_text.delta", "delta": 'say "response.done"'}
     )
-    assert adapter.usage_in(mention) is None
-    assert adapter.usage_in('["response.done"]') is None
-    assert adapter.usage_in('{"type":"response.done"') is None  # truncated
+    assert usage_of(mention) is None
+    assert usage_of('["response.done"]') is None
+    assert usage_of('{"type":"response.done"') is None  # truncated
 
 
 @pytest.mark.parametrize(
@@ -94,7 +102,7 @@ def test_frames_that_mention_response_done_but_are_not_it():
 )
 def test_hostile_usage_values_count_as_zero(usage):
     frame = json.dumps({"type": "response.done", "response": {"usage": usage}})
-    parsed = adapter.usage_in(frame)
+    parsed = usage_of(frame)
     assert parsed == Usage(responses=1)
 
 
@@ -105,15 +113,43 @@ def test_missing_total_is_derived():
             "response": {"usage": {"input_tokens": 3, "output_tokens": 4}},
         }
     )
-    assert adapter.usage_in(frame).total_tokens == 7
+    assert usage_of(frame).total_tokens == 7
 
 
 def test_usage_adds_up_over_a_session():
-    one = adapter.usage_in(RESPONSE_DONE)
-    total = NO_USAGE
-    for _ in range(3):
-        total += one
+    total = usage_of(RESPONSE_DONE, RESPONSE_DONE, RESPONSE_DONE)
     assert total.responses == 3
     assert total.total_tokens == 759
     assert total.cached_tokens == 192
     assert total.as_fields()["output_audio_tokens"] == 273
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (
+            {
+                "type": "tokens",
+                "input_tokens": 14,
+                "output_tokens": 45,
+                "total_tokens": 59,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": 14},
+            },
+            Usage(transcription_tokens=59),
+        ),
+        ({"type": "duration", "seconds": 2.5}, Usage(transcription_seconds=2.5)),
+        ({"type": "duration", "seconds": "2.5"}, None),
+    ],
+)
+def test_input_transcription_usage_is_counted(usage, expected):
+    frame = json.dumps(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "event_id": "event_CCXGRvtUVrax5SJAnNOWZ",
+            "item_id": "item_CCXGQ4e1ht4cOraEYcuR2",
+            "content_index": 0,
+            "transcript": "Hey, can you hear me?",
+            "usage": usage,
+        }
+    )
+    assert usage_of(frame) == expected

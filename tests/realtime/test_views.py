@@ -9,6 +9,7 @@ from django.templatetags.static import static
 from django.test import Client
 
 from realtime import metrics
+from realtime.events import Usage
 from realtime.meter import Meter
 
 
@@ -69,6 +70,7 @@ def test_metrics_count_a_session_from_start_to_end(client: Client):
         'status="finished"}',
         "messages": 'gateway_messages_total{direction="client"}',
         "bytes": 'gateway_bytes_total{direction="client"}',
+        "tokens": 'gateway_tokens_total{kind="input",provider="metrics-test"}',
     }
     text = scrape(client)
     before = {name: sample(text, line) for name, line in series.items()}
@@ -79,7 +81,11 @@ def test_metrics_count_a_session_from_start_to_end(client: Client):
     meter = Meter()
     meter.messages_from_client, meter.bytes_from_client = 2, 40
     metrics.session_ended(
-        provider="metrics-test", status="finished", meter=meter, bridged=True
+        provider="metrics-test",
+        status="finished",
+        meter=meter,
+        usage=Usage(input_tokens=7),
+        bridged=True,
     )
     text = scrape(client)
     after = {name: sample(text, line) for name, line in series.items()}
@@ -89,6 +95,7 @@ def test_metrics_count_a_session_from_start_to_end(client: Client):
         "ended": 1,
         "messages": 2,
         "bytes": 40,
+        "tokens": 7,
     }
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -15,11 +17,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--upstream-url", default="", help="Blank: the provider's public endpoint."
         )
+        parser.add_argument(
+            "--options",
+            default="{}",
+            help='The kind\'s options as JSON, e.g. \'{"resource": "my-res"}\'.',
+        )
 
     def handle(self, *args, slug: str, kind: str, upstream_url: str, **options) -> None:
         try:
+            provider_options = json.loads(options["options"])
+        except ValueError:
+            raise CommandError("--options must be a JSON object.") from None
+        try:
             provider = services.provider_create(
-                slug=slug, kind=kind, upstream_url=upstream_url
+                slug=slug,
+                kind=kind,
+                upstream_url=upstream_url,
+                options=provider_options,
             )
         except ValidationError as exc:
             raise CommandError(_describe(exc)) from None

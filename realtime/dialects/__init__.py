@@ -1,0 +1,1 @@
+"""Client dialects: pure translations between versions of a provider's protocol."""

@@ -1,0 +1,115 @@
+"""Cartesia text-to-speech over WebSocket.
+
+wss://api.cartesia.ai/tts/websocket?cartesia_version=..., key in `X-API-Key`.
+There are no tokens: the gateway meters the characters of every `transcript`
+sent and the audio returned (`chunk` messages: count, and seconds from the
+output format the client asked for in that context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from keys.services import model_allowed
+from realtime.audio import audio_returned, raw_bytes_per_second
+from realtime.events import Usage, count, decode_event, mapping
+from realtime.exceptions import AccessDenied
+from realtime.providers.base import (
+    ConnectRequest,
+    OptionsError,
+    ProviderAdapter,
+    ProviderSession,
+    Query,
+    UpstreamTarget,
+    join_query,
+    query_value,
+    without,
+)
+
+DEFAULT_VERSION = "2025-04-16"
+
+
+class CartesiaSession(ProviderSession):
+    """Counts transcript characters out and audio chunks and seconds back."""
+
+    inspects_client_text = True
+
+    def __init__(self, *, allowed_models: tuple[str, ...]) -> None:
+        super().__init__(model="")
+        self._allowed_models = list(allowed_models)
+        self._bytes_per_second: dict[str, int] = {}  # per context_id
+
+    def client_text(self, text: str) -> str:
+        event = decode_event(text)
+        if event is None or "transcript" not in event:
+            return text
+        model = str(event.get("model_id") or "")
+        if model and not model_allowed(self._allowed_models, model):
+            raise AccessDenied(
+                f"Model {model!r} is not allowed for this virtual key.",
+                code="model_not_allowed",
+            )
+        self.model = self.model or model
+        transcript = event.get("transcript")
+        characters = len(transcript) if isinstance(transcript, str) else 0
+        audio = mapping(event.get("output_format"))
+        rate = raw_bytes_per_second(
+            str(audio.get("encoding", "")), count(audio.get("sample_rate"))
+        )
+        self._bytes_per_second[str(event.get("context_id", ""))] = rate
+        self.usage += Usage(characters=characters)
+        return text
+
+    def upstream_text(self, text: str) -> str:
+        if '"chunk"' in text:
+            event = decode_event(text)
+            if event is not None and event.get("type") == "chunk":
+                self._add_chunk(event)
+        elif '"done"' in text:
+            event = decode_event(text)
+            if event is not None and event.get("type") == "done":
+                self.usage += Usage(responses=1)
+        return text
+
+    def _add_chunk(self, event: dict) -> None:
+        data = event.get("data")
+        rate = self._bytes_per_second.get(str(event.get("context_id", "")), 0)
+        self.usage += audio_returned(data if isinstance(data, str) else "", rate)
+
+
+class CartesiaAdapter(ProviderAdapter):
+    """wss://api.cartesia.ai/tts/websocket."""
+
+    kind = "cartesia"
+    default_url = "wss://api.cartesia.ai/tts/websocket"
+    credential_header = "x-api-key"
+    credential_params = ("api_key",)
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return ("cartesia_version",)
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> None:
+        super().validate_options(options)
+        if not isinstance(options.get("cartesia_version", DEFAULT_VERSION), str):
+            raise OptionsError("cartesia_version must be a date string.")
+
+    def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
+        return None  # each generation request names its model_id
+
+    def target(self, request: ConnectRequest) -> UpstreamTarget:
+        query = without(request.query, "api_key")
+        if not query_value(query, "cartesia_version"):
+            version = request.options.get("cartesia_version", DEFAULT_VERSION)
+            query = (("cartesia_version", version), *query)
+        return UpstreamTarget(
+            url=join_query(request.base_url, query),
+            headers=(("X-API-Key", request.credential.reveal()),),
+        )
+
+    def open_session(
+        self, *, model: str, request: ConnectRequest, allowed_models: tuple[str, ...]
+    ) -> ProviderSession:
+        return CartesiaSession(allowed_models=allowed_models)
