@@ -35,10 +35,15 @@ def ensure_installed(venv: Path, *, timeout: float = INSTALL_TIMEOUT) -> Path | 
     steps = [
         [sys.executable, "-m", "venv", "--clear", str(venv)],
         [
-            str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-            "--disable-pip-version-check", LITELLM_SPEC,
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            LITELLM_SPEC,
         ],
-    ]  # fmt: skip
+    ]
     for command in steps:
         remaining = timeout - (time.monotonic() - started)
         failure = _run_bounded(command, timeout=remaining)

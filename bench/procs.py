@@ -8,6 +8,7 @@ its descendants (a server that forks workers is measured whole).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -196,3 +197,18 @@ def rss_kib(pid: int) -> int:
         except (OSError, IndexError, ValueError):
             continue
     return total
+
+
+async def settle(
+    pids: tuple[int, ...], *, busy: float = 0.05, step: float = 0.2, limit: float = 8.0
+) -> float:
+    """Wait until each process tree uses under `busy` of a core; seconds waited."""
+    started = time.monotonic()
+    before = [cpu_seconds(pid) for pid in pids]
+    while time.monotonic() - started < limit:
+        await asyncio.sleep(step)
+        after = [cpu_seconds(pid) for pid in pids]
+        if all(a - b < busy * step for a, b in zip(after, before, strict=True)):
+            break
+        before = after
+    return time.monotonic() - started

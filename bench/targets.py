@@ -112,10 +112,26 @@ def workspace(*, log_dir: Path, litellm: Path | str | None) -> Iterator[Workspac
             "fake", command, env=env, cwd=ROOT, log_dir=log_dir, ready=tcp_ready(port)
         ) as fake:
             url = f"ws://127.0.0.1:{port}/v1/realtime"
-            _manage(env, "create_provider", "--slug", "fake", "--kind", "openai",
-                    "--upstream-url", url)  # fmt: skip
-            issued = _manage(env, "create_virtual_key", "--provider", "fake",
-                             "--name", "bench", "--secret", UPSTREAM_SECRET)  # fmt: skip
+            _manage(
+                env,
+                "create_provider",
+                "--slug",
+                "fake",
+                "--kind",
+                "openai",
+                "--upstream-url",
+                url,
+            )
+            issued = _manage(
+                env,
+                "create_virtual_key",
+                "--provider",
+                "fake",
+                "--name",
+                "bench",
+                "--secret",
+                UPSTREAM_SECRET,
+            )
             yield Workspace(
                 root=root,
                 log_dir=log_dir,
@@ -141,16 +157,28 @@ def _endpoint(name: str, port: int, token: str, pid: int) -> Endpoint:
     )
 
 
+def direct_endpoint(ws: Workspace) -> Endpoint:
+    """The fake itself, as a client would reach it without a relay."""
+    return _endpoint("direct", ws.fake_port, UPSTREAM_SECRET, ws.fake.pid)
+
+
 @contextlib.contextmanager
 def _direct(ws: Workspace) -> Iterator[Endpoint]:
-    yield _endpoint("direct", ws.fake_port, UPSTREAM_SECRET, ws.fake.pid)
+    yield direct_endpoint(ws)
 
 
 @contextlib.contextmanager
 def _bare(ws: Workspace) -> Iterator[Endpoint]:
     port = free_port()
-    command = [sys.executable, "-m", "bench.bare_relay", "--port", str(port),
-               "--upstream", ws.fake_url]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bench.bare_relay",
+        "--port",
+        str(port),
+        "--upstream",
+        ws.fake_url,
+    ]
     with running(
         "bare", command, env=ws.env, cwd=ROOT, log_dir=ws.log_dir, ready=tcp_ready(port)
     ) as child:
@@ -177,11 +205,21 @@ def _uvicorn(loop: str) -> Callable[[Workspace], AbstractContextManager[Endpoint
             raise Unavailable("uvloop is not installed in the project venv")
         port = free_port()
         command = [
-            sys.executable, "-m", "uvicorn", "gateway_project.asgi:application",
-            "--host", "127.0.0.1", "--port", str(port),
-            "--ws-max-size", str(MAX_MESSAGE_BYTES),
-            "--loop", loop, "--log-level", "warning",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "gateway_project.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws-max-size",
+            str(MAX_MESSAGE_BYTES),
+            "--loop",
+            loop,
+            "--log-level",
+            "warning",
+        ]
         ready = http_ready(f"http://127.0.0.1:{port}/healthz")
         with running(
             name, command, env=ws.env, cwd=ROOT, log_dir=ws.log_dir, ready=ready
@@ -206,8 +244,17 @@ def _litellm(ws: Workspace) -> Iterator[Endpoint]:
         api_key=UPSTREAM_SECRET,
     )
     master_key = litellm_proxy.new_master_key()
-    command = [str(ws.litellm), "--config", str(config), "--host", "127.0.0.1",
-               "--port", str(port), "--num_workers", "1"]  # fmt: skip
+    command = [
+        str(ws.litellm),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
     ready = http_ready(f"http://127.0.0.1:{port}/health/liveliness")
     started = False
     try:

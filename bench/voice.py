@@ -15,10 +15,17 @@ import time
 from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from bench import stats
-from bench.client import audio_chunk, audio_frame, close_all, open_session, sent_ns_of
+from bench.client import (
+    SessionFailed,
+    audio_chunk,
+    audio_frame,
+    close_all,
+    open_session,
+    sent_ns_of,
+)
 from bench.targets import Endpoint
 
 INTERVAL = 0.1  # seconds between chunks, per session
@@ -53,7 +60,7 @@ class VoiceFleet:
             async with gate:
                 try:
                     ws, _created = await open_session(self._endpoint)
-                except (OSError, TimeoutError, ConnectionClosed, ValueError):
+                except (OSError, TimeoutError, WebSocketException, SessionFailed):
                     self.failed += 1
                     return
             self._connections.append(ws)
@@ -64,7 +71,6 @@ class VoiceFleet:
 
     async def measure(self, seconds: float) -> stats.VoiceStep:
         """Count and time the echoes of chunks sent during the next seconds."""
-        failed_before = self.failed
         self._latencies_ms, self._expected, self._received = [], 0, 0
         start = time.perf_counter_ns()
         self._window = (start, start + int(seconds * 1e9))
@@ -79,7 +85,7 @@ class VoiceFleet:
             received=self._received,
             p50_ms=stats.percentile(latencies, 50) if latencies else None,
             p99_ms=stats.percentile(latencies, 99) if latencies else None,
-            failed_sessions=self.failed if self.failed > failed_before else 0,
+            failed_sessions=self.failed,
         )
 
     async def aclose(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from realtime import selectors
-from realtime.models import COUNTER_FIELDS, RealtimeSession
+from realtime.models import COUNTER_FIELDS, ModelPrice, RealtimeSession
 
 
 @admin.register(RealtimeSession)
@@ -22,6 +22,7 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
         "input_tokens",
         "output_tokens",
         "total_tokens",
+        "cost_usd",
         "close_code",
     ]
     list_filter = ["status", "provider_slug", "model", "started_at"]
@@ -58,7 +59,7 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Traffic and usage", {"fields": COUNTER_FIELDS}),
+        ("Traffic and usage", {"fields": [*COUNTER_FIELDS, "cost_usd"]}),
     ]
 
     @admin.display(description="duration")
@@ -90,3 +91,48 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
             ]
             context["usage_totals"] = selectors.usage_totals(sessions)
         return response
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    list_display = [
+        "provider_kind",
+        "model",
+        "effective_from",
+        "input_text_per_mtok",
+        "input_audio_per_mtok",
+        "output_text_per_mtok",
+        "output_audio_per_mtok",
+        "per_1k_characters",
+        "per_audio_minute",
+    ]
+    list_filter = ["provider_kind"]
+    search_fields = ["model"]
+    date_hierarchy = "effective_from"
+    fieldsets = [
+        (None, {"fields": ["provider_kind", "model", "effective_from", "source"]}),
+        (
+            "Tokens (USD per 1M)",
+            {
+                "fields": [
+                    "input_text_per_mtok",
+                    "cached_input_text_per_mtok",
+                    "input_audio_per_mtok",
+                    "cached_input_audio_per_mtok",
+                    "output_text_per_mtok",
+                    "output_audio_per_mtok",
+                    "transcription_per_mtok",
+                ]
+            },
+        ),
+        (
+            "Other units (USD)",
+            {
+                "fields": [
+                    "transcription_per_minute",
+                    "per_1k_characters",
+                    "per_audio_minute",
+                ]
+            },
+        ),
+    ]

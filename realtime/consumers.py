@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import random
+from urllib.parse import urlencode
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
@@ -101,6 +102,17 @@ class SessionLog(logging.LoggerAdapter):
         return f"[session {self.extra['session']}] {msg}", kwargs
 
 
+def _query_with_route(scope: dict) -> bytes:
+    """The query string, plus path parameters of a provider-native route."""
+    query = scope.get("query_string", b"")
+    params = dict(scope.get("url_route", {}).get("kwargs", {}))
+    params.pop("api_version", None)  # part of the route, not a parameter
+    if not params:
+        return query
+    extra = urlencode(params).encode("latin-1")
+    return query + b"&" + extra if query else extra
+
+
 def _upstream_options() -> UpstreamOptions:
     return UpstreamOptions(
         connect_timeout=settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT,
@@ -171,7 +183,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Authenticate, dial the upstream, then accept and start bridging."""
         handshake = parse_handshake(
             headers=self.scope.get("headers", ()),
-            query_string=self.scope.get("query_string", b""),
+            query_string=_query_with_route(self.scope),
             subprotocols=self.scope.get("subprotocols", ()),
             places=key_places(),
         )

@@ -57,6 +57,7 @@ def session_as_dict(session: RealtimeSession) -> dict:
         "close_reason": session.close_reason,
         "error": session.error,
         **{field: getattr(session, field) for field in COUNTER_FIELDS},
+        "cost_usd": float(session.cost_usd) if session.cost_usd is not None else None,
     }
 
 
@@ -110,5 +111,6 @@ def usage_totals(sessions: QuerySet[RealtimeSession]) -> dict[str, int]:
         total_tokens=Sum("total_tokens"),
         bytes_from_client=Sum("bytes_from_client"),
         bytes_from_upstream=Sum("bytes_from_upstream"),
+        cost_usd=Sum("cost_usd"),
     )
     return {name: value or 0 for name, value in totals.items()}

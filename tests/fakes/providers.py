@@ -186,7 +186,7 @@ def _json_response(connection: ServerConnection, status: int, body: Event) -> Re
 
 def _words(text: str) -> list[str]:
     """Split text into chunks that concatenate back to it, one word each."""
-    return re.findall(r"\s*\S+\s*$|\s*\S+", text)
+    return re.findall(r"\s*\S+", text)
 
 
 class _LoopbackServer:
@@ -680,11 +680,13 @@ VERSION_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 def _cartesia_format(output_format: Any) -> AudioFormat | None:
     if not isinstance(output_format, dict) or output_format.get("container") != "raw":
         return None
-    encoding = CARTESIA_ENCODINGS.get(output_format.get("encoding"))
+    encoding = output_format.get("encoding")
     rate = output_format.get("sample_rate")
-    if encoding is None or rate not in CARTESIA_SAMPLE_RATES:
+    if not isinstance(encoding, str) or encoding not in CARTESIA_ENCODINGS:
         return None
-    width, silence = encoding
+    if not isinstance(rate, int) or rate not in CARTESIA_SAMPLE_RATES:
+        return None
+    width, silence = CARTESIA_ENCODINGS[encoding]
     return AudioFormat(rate, width, silence)
 
 
@@ -724,6 +726,8 @@ class _CartesiaSession(_Session):
 
     def _generate(self, context_id: str, request: Event) -> list[Reply]:
         transcript = request.get("transcript")
+        if not isinstance(transcript, str):
+            return [self._error(context_id, "transcript must be a string.")]
         context = self._contexts.get(context_id)
         if context is None:
             problem = self._invalid(request)
@@ -735,8 +739,6 @@ class _CartesiaSession(_Session):
                 audio_format, request.get("add_timestamps") is True
             )
             self._contexts[context_id] = context
-        if not isinstance(transcript, str):
-            return [self._error(context_id, "transcript must be a string.")]
         replies = self._speak(context_id, context, transcript)
         if request.get("flush") is True:
             replies.append(
@@ -1016,7 +1018,7 @@ class _ElevenLabsTTSSession(_Session):
             return [_Close(1008, ELEVENLABS_BAD_KEY)]
         self._started = True
         self._voice_settings = request.get("voice_settings")
-        schedule = (request.get("generation_config") or {}).get("chunk_length_schedule")
+        schedule = _field(request.get("generation_config"), "chunk_length_schedule")
         if (
             isinstance(schedule, list)
             and schedule

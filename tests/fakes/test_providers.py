@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from typing import Any
 
@@ -351,7 +352,8 @@ async def test_elevenlabs_tts_wrong_key_closes_1008(headers: dict[str, str]) -> 
     async with FakeElevenLabs(api_key=KEY) as fake:
         url = fake.tts_url("voice-1")
         async with connect(url, additional_headers=headers) as ws:
-            await send(ws, ELEVEN_INIT)
+            with contextlib.suppress(ConnectionClosed):  # a wrong header: at once
+                await send(ws, ELEVEN_INIT)
             assert (await close_code(ws))[0] == 1008
     assert fake.characters_received == 0
 
@@ -393,6 +395,8 @@ async def test_elevenlabs_agent_metadata_ping_pong_and_replies() -> None:
             await send(ws, {"user_audio_chunk": chunk})
             await send(ws, {"user_audio_chunk": chunk})
             transcript = await receive(ws)
+            while (event := await receive(ws))["type"] != "ping":
+                pass  # drain the reply, so that closing is not held up
 
     assert metadata == {
         "type": "conversation_initiation_metadata",
@@ -492,3 +496,42 @@ async def test_azure_refuses_bad_handshakes(
     assert refused.value.response.status_code == status
     assert json.loads(refused.value.response.body)["error"]["message"]
     assert fake.deployments_used == []
+
+
+# --------------------------------------------------------------- bad input
+
+JUNK = [
+    b"\xff\xfe",
+    "[]",
+    "null",
+    '{"setup": []}',
+    '{"text": [], "voice_settings": [], "generation_config": []}',
+    '{"transcript": "x", "model_id": [], "output_format": {"encoding": []}}',
+    '{"transcript": [], "context_id": 5, "cancel": []}',
+    '{"user_audio_chunk": 5, "type": "pong", "event_id": []}',
+    '{"realtimeInput": {"mediaChunks": [{"data": []}], "audio": "x"}}',
+    '{"clientContent": {"turns": [{"parts": [5]}, 7], "turnComplete": true}}',
+    '{"type": "user_message", "text": 5}',
+]
+
+
+@pytest.mark.timeout(10)
+async def test_bad_input_never_crashes_a_fake(caplog: pytest.LogCaptureFixture) -> None:
+    gemini, cartesia = FakeGeminiLive(api_key=KEY), FakeCartesiaTTS(api_key=KEY)
+    eleven, azure = FakeElevenLabs(api_key=KEY), FakeAzureRealtime(api_key=KEY)
+    async with gemini, cartesia, eleven, azure:
+        targets = [
+            (f"{gemini.url}?key={KEY}", {}, [json.dumps(GEMINI_SETUP)]),
+            (f"{cartesia.url}?cartesia_version=2025-04-16&api_key={KEY}", {}, []),
+            (eleven.tts_url("v"), {"xi-api-key": KEY}, [json.dumps(ELEVEN_INIT)]),
+            (eleven.agent_url("a"), {"xi-api-key": KEY}, []),
+            (f"{azure.url}?model=dep", {"api-key": KEY}, []),
+        ]
+        for url, headers, opening in targets:
+            for frame in JUNK:
+                async with connect(url, additional_headers=headers) as ws:
+                    with contextlib.suppress(ConnectionClosed):
+                        for message in [*opening, frame]:
+                            await ws.send(message)
+                assert ws.close_code != 1011
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

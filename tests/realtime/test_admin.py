@@ -90,6 +90,7 @@ def test_changelist_shows_every_session_with_totals_and_a_daily_chart(
         "total_tokens": 550,
         "bytes_from_client": 2048,
         "bytes_from_upstream": 0,
+        "cost_usd": 0,
     }
     days = response.context["usage_days"]
     assert [(day.sessions, day.tokens, width) for day, width in days] == [

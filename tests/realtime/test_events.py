@@ -16,6 +16,7 @@ def usage_of(*frames: str) -> Usage | None:
         assert session.upstream_text(frame) is frame
     return None if session.usage == NO_USAGE else session.usage
 
+
 # Recorded from the GA interface (shape of OpenAI's `response.done`).
 RESPONSE_DONE = json.dumps(
     {

@@ -216,6 +216,7 @@ def test_table_output():
         "in/out",
         "tokens",
         "in/out",
+        "cost_usd",
         "code",
     ]
     active, finished = lines[1], lines[2]
@@ -229,6 +230,7 @@ def test_table_output():
         "30.0",
         "3/7",
         "11/22",
+        "-",  # no price for the model: no cost
         "1000",
     ]
     assert lines[-1] == "2 session(s)"

@@ -30,11 +30,19 @@ def issue_key(
     models: tuple[str, ...] = (),
     expires_at: datetime.datetime | None = None,
     max_sessions: int | None = None,
+    kind: str = "openai",
+    options: dict | None = None,
 ) -> IssuedKey:
-    """A provider `slug` pointing at `upstream_url` and a key `name` for it."""
+    """A provider `slug` of `kind` at `upstream_url` and a key `name` for it."""
     provider, _ = Provider.objects.update_or_create(
-        slug=slug, defaults={"kind": "openai", "upstream_url": upstream_url}
+        slug=slug,
+        defaults={
+            "kind": kind,
+            "upstream_url": upstream_url,
+            "options": options or {},
+        },
     )
+    provider.full_clean()
     key, token = services.virtual_key_create(
         name=name,
         provider=provider,

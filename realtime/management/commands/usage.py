@@ -22,6 +22,7 @@ _TABLE = [
     ("secs", 8),
     ("msgs in/out", 13),
     ("tokens in/out", 15),
+    ("cost_usd", 10),
     ("code", 5),
 ]
 
@@ -83,6 +84,7 @@ def _table_cells(row: dict) -> list[str]:
         "-" if seconds is None else f"{seconds:.1f}",
         f"{row['messages_from_client']}/{row['messages_from_upstream']}",
         f"{row['input_tokens']}/{row['output_tokens']}",
+        "-" if row["cost_usd"] is None else f"{row['cost_usd']:.4f}",
         str(row["close_code"] or "-"),
     ]
 

@@ -1,0 +1,186 @@
+"""Where the gateway's time goes: py-spy samples, grouped by layer.
+
+py-spy records collapsed stacks (`frame;frame;... count`, flamegraph.pl's and
+speedscope's input) of the gateway process while the bench drives sequential
+small echoes through it. Each sample's innermost frame is charged to a layer
+(self time), and each layer also gets the share of samples whose stack passes
+through it at all (inclusive). Parsing and grouping are pure functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.client import echo_frame, open_session
+from bench.targets import ROOT, Endpoint
+
+_FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^()]*):\d+\)$")
+_SITE = "/site-packages/"
+
+# (layer, how to recognise its files); the first match wins.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "Daphne/Twisted/autobahn",
+        (
+            f"{_SITE}daphne/",
+            f"{_SITE}twisted/",
+            f"{_SITE}autobahn/",
+            f"{_SITE}txaio/",
+        ),
+    ),
+    ("Channels/asgiref", (f"{_SITE}channels/", f"{_SITE}asgiref/")),
+    ("websockets (upstream leg)", (f"{_SITE}websockets/",)),
+    ("Django", (f"{_SITE}django/",)),
+    (
+        "gateway code",
+        (
+            f"{ROOT}/realtime/",
+            f"{ROOT}/gateway_project/",
+            f"{ROOT}/keys/",
+        ),
+    ),
+    ("asyncio event loop", ("/asyncio/",)),
+)
+OTHER_STDLIB = "other stdlib"
+OTHER = "other"
+# Innermost frames that mean a thread was waiting, not working: the event
+# loop's epoll and the database thread pool's queue. py-spy's own idle filter
+# lets some of these through; they are counted apart, not in the shares.
+WAITING: tuple[tuple[str, str], ...] = (
+    ("EpollSelector.select", "selectors.py"),
+    ("_worker", "concurrent/futures/thread.py"),
+    ("Condition.wait", "threading.py"),
+)
+
+
+def is_waiting(function: str, path: str) -> bool:
+    """Whether an innermost frame is a thread blocked waiting for work."""
+    return any(function == f and path.endswith(p) for f, p in WAITING)
+
+
+def layer_of(path: str) -> str:
+    """The layer a source file belongs to."""
+    for layer, markers in LAYERS:
+        if any(marker in path for marker in markers):
+            return layer
+    if _SITE not in path and "/lib/python3" in path:
+        return OTHER_STDLIB
+    return OTHER
+
+
+def parse_frame(frame: str) -> tuple[str, str]:
+    """`function (path:line)` as (function, path); unparsable frames keep a name."""
+    match = _FRAME.match(frame.strip())
+    if match is None:
+        return frame.strip(), ""
+    return match.group("function"), match.group("path")
+
+
+def parse_collapsed(text: str) -> list[tuple[list[tuple[str, str]], int]]:
+    """Collapsed stacks as (frames outermost first, sample count)."""
+    stacks = []
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        stacks.append(([parse_frame(f) for f in stack.split(";")], int(count)))
+    return stacks
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """Shares (0..1) of the sampled time, by layer and by function."""
+
+    samples: int  # working samples (the shares are of these)
+    waiting: int  # samples blocked in epoll or an idle worker, left out
+    self_by_layer: list[tuple[str, float]]
+    inclusive_by_layer: list[tuple[str, float]]
+    top_functions: list[tuple[str, str, float]]  # function, layer, self share
+
+
+def breakdown(text: str, *, top: int = 12) -> Breakdown:
+    """Group collapsed stacks by layer (self and inclusive) and by leaf function."""
+    stacks = parse_collapsed(text)
+    waiting = sum(count for frames, count in stacks if is_waiting(*frames[-1]))
+    stacks = [
+        (frames, count) for frames, count in stacks if not is_waiting(*frames[-1])
+    ]
+    total = sum(count for _, count in stacks)
+    if total == 0:
+        return Breakdown(0, waiting, [], [], [])
+    self_layers: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    functions: Counter[tuple[str, str]] = Counter()
+    for frames, count in stacks:
+        function, path = frames[-1]
+        layer = layer_of(path)
+        self_layers[layer] += count
+        short = Path(path).name if path else ""
+        functions[(f"{function} ({short})", layer)] += count
+        for seen in {layer_of(p) for _, p in frames}:
+            inclusive[seen] += count
+    return Breakdown(
+        samples=total,
+        waiting=waiting,
+        self_by_layer=[(k, v / total) for k, v in self_layers.most_common()],
+        inclusive_by_layer=[(k, v / total) for k, v in inclusive.most_common()],
+        top_functions=[
+            (name, layer, v / total) for (name, layer), v in functions.most_common(top)
+        ],
+    )
+
+
+def py_spy() -> str | None:
+    """The py-spy executable beside this interpreter, or on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+async def record(
+    endpoint: Endpoint, *, seconds: float, out: Path, size: int = 200
+) -> str:
+    """Sample the endpoint's process while echoing small frames; collapsed stacks."""
+    executable = py_spy()
+    if executable is None:
+        raise FileNotFoundError("py-spy is not installed")
+    process = await asyncio.create_subprocess_exec(
+        executable,
+        "record",
+        "--pid",
+        str(endpoint.pid),
+        "--duration",
+        str(int(seconds)),
+        "--rate",
+        "200",
+        "--format",
+        "raw",
+        "--full-filenames",
+        "-o",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    frame = echo_frame(size)
+    ws, _created = await open_session(endpoint)
+    try:
+        async with asyncio.timeout(seconds + 30):
+            while process.returncode is None:
+                await ws.send(frame)
+                await ws.recv()
+                if process.stderr.at_eof():
+                    break
+            _, errors = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await ws.close()
+    if process.returncode != 0 or not out.exists():
+        raise RuntimeError(f"py-spy failed: {errors.decode(errors='replace')[-300:]}")
+    return out.read_text()

@@ -1,0 +1,390 @@
+"""Turn a run's figures into a table (terminal), JSON and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import stats
+from bench.profile import Breakdown
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One row of the table."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+    fmt: Callable[[float], str]
+
+
+def _ms(value: float) -> str:
+    return (
+        f"{value:.3f}"
+        if value < 1
+        else f"{value:.2f}"
+        if value < 10
+        else f"{value:.1f}"
+    )
+
+
+def _int(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _one(value: float) -> str:
+    return f"{value:.1f}"
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("small_p50_ms", "200 B echo p50 (ms)", False, _ms),
+    Metric("small_p99_ms", "200 B echo p99 (ms)", False, _ms),
+    Metric("audio_p50_ms", "6.4 KB echo p50 (ms)", False, _ms),
+    Metric("audio_p99_ms", "6.4 KB echo p99 (ms)", False, _ms),
+    Metric("mib_p50_ms", "1 MiB echo p50 (ms)", False, _ms),
+    Metric("mib_p99_ms", "1 MiB echo p99 (ms)", False, _ms),
+    Metric("throughput", "20 sessions, echoes/s", True, _int),
+    Metric("cpu_us_frame", "CPU us/frame, sequential", False, _one),
+    Metric("cpu_us_frame_loaded", "CPU us/frame, 20 sessions", False, _one),
+    Metric("rss_kib_session", "RSS KiB per idle session", False, _one),
+    Metric("setup_sequential", "setups/s, sequential", True, _int),
+    Metric("setup_concurrent", "setups/s, 10 in flight", True, _int),
+    Metric("voice_capacity", "voice sessions, +p99<20ms", True, _int),
+    Metric("voice_p99_ms", "voice p99 at that count (ms)", False, _ms),
+)
+
+
+@dataclass
+class TargetResult:
+    """Everything measured (or why not) for one target."""
+
+    name: str
+    label: str
+    status: str = "ok"  # ok | skipped | failed
+    reason: str = ""
+    figures: dict[str, float | None] = field(default_factory=dict)
+    voice_steps: list[stats.VoiceStep] = field(default_factory=list)
+    voice_client_bound: bool = False
+    relays_to_fake: bool | None = None
+    text_identical: bool | None = None
+    binary_echoed: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """A whole bench run."""
+
+    mode: str
+    command: str
+    date: str
+    seconds: float
+    machine: dict[str, str]
+    plan: dict[str, Any]
+    targets: list[TargetResult]
+    direct_voice_p99: dict[int, float]
+    profile: Breakdown | None = None
+    profile_note: str = ""
+    profile_path: str = ""
+
+
+def _by_name(run: Run) -> dict[str, TargetResult]:
+    return {target.name: target for target in run.targets}
+
+
+def ratios(run: Run, baseline: str) -> dict[str, dict[str, float | None]]:
+    """Each target's figures divided by the baseline target's."""
+    base = _by_name(run).get(baseline)
+    base_figures = base.figures if base and base.status == "ok" else {}
+    return {
+        target.name: {
+            m.key: stats.ratio(target.figures.get(m.key), base_figures.get(m.key))
+            for m in METRICS
+        }
+        for target in run.targets
+    }
+
+
+def _cell(target: TargetResult, metric: Metric) -> str:
+    if target.status != "ok":
+        return target.status
+    value = target.figures.get(metric.key)
+    if value is None:
+        return "n/a"
+    text = metric.fmt(value)
+    if metric.key == "voice_capacity" and target.voice_client_bound:
+        text = ">=" + text
+    return text
+
+
+def _ratio_cell(target: TargetResult, value: float | None) -> str:
+    if target.status != "ok":
+        return target.status
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _grid(run: Run) -> list[tuple[str, list[list[str]]]]:
+    """(title, rows) for the absolute table and the two ratio tables."""
+    header = ["", *(t.name for t in run.targets)]
+    absolute = [header] + [
+        [m.label, *(_cell(t, m) for t in run.targets)] for m in METRICS
+    ]
+    grids = [("Figures", absolute)]
+    for baseline, title in (("direct", "vs direct"), ("bare", "vs bare relay")):
+        table = ratios(run, baseline)
+        rows = [header] + [
+            [m.label, *(_ratio_cell(t, table[t.name][m.key]) for t in run.targets)]
+            for m in METRICS
+        ]
+        grids.append((f"Ratio {title} (target / {baseline})", rows))
+    return grids
+
+
+def text_table(run: Run) -> str:
+    """The tables as fixed-width text for the terminal."""
+    out = []
+    for title, rows in _grid(run):
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        out.append(title)
+        for row in rows:
+            cells = [row[0].ljust(widths[0])]
+            cells += [
+                cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)
+            ]
+            out.append("  ".join(cells))
+        out.append("")
+    return "\n".join(out)
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |"]
+    lines.append("| --- |" + " ---: |" * (len(rows[0]) - 1))
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def to_json(run: Run) -> dict[str, Any]:
+    """The run as JSON-ready data."""
+    by_direct, by_bare = ratios(run, "direct"), ratios(run, "bare")
+    return {
+        "date": run.date,
+        "mode": run.mode,
+        "command": run.command,
+        "seconds": round(run.seconds, 1),
+        "machine": run.machine,
+        "plan": run.plan,
+        "direct_voice_p99_ms": {str(k): v for k, v in run.direct_voice_p99.items()},
+        "targets": {
+            t.name: {
+                "label": t.label,
+                "status": t.status,
+                "reason": t.reason,
+                "figures": t.figures,
+                "ratio_vs_direct": by_direct[t.name],
+                "ratio_vs_bare": by_bare[t.name],
+                "voice_steps": [_step_json(s, run) for s in t.voice_steps],
+                "voice_client_bound": t.voice_client_bound,
+                "relays_to_fake": t.relays_to_fake,
+                "text_identical": t.text_identical,
+                "binary_echoed": t.binary_echoed,
+                "notes": t.notes,
+            }
+            for t in run.targets
+        },
+        "profile": None
+        if run.profile is None
+        else {
+            "target": "daphne",
+            "samples": run.profile.samples,
+            "self_by_layer": run.profile.self_by_layer,
+            "inclusive_by_layer": run.profile.inclusive_by_layer,
+            "top_functions": run.profile.top_functions,
+            "collapsed_stacks": run.profile_path,
+        },
+        "profile_note": run.profile_note,
+    }
+
+
+def _step_json(step: stats.VoiceStep, run: Run) -> dict[str, Any]:
+    direct = run.direct_voice_p99.get(step.sessions)
+    return {
+        "sessions": step.sessions,
+        "expected": step.expected,
+        "received": step.received,
+        "delivery": round(step.delivery, 4),
+        "p50_ms": step.p50_ms,
+        "p99_ms": step.p99_ms,
+        "direct_p99_ms": direct,
+        "added_p99_ms": None
+        if step.p99_ms is None or direct is None
+        else stats.added_latency(step.p99_ms, direct),
+        "failed_sessions": step.failed_sessions,
+        "passed": stats.step_passes(step, direct_p99_ms=direct),
+    }
+
+
+def write_json(run: Run, path: Path) -> None:
+    """Write the run to path as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_json(run), indent=2) + "\n")
+
+
+def _voice_section(run: Run) -> list[str]:
+    lines = [
+        "## Voice ramp",
+        "",
+        "Each step: N sessions each sending a 100 ms chunk (4,800 B PCM as base64 in "
+        "a `fake.echo` event, ~6.4 KB) every 100 ms, echoed by the fake; p99 of "
+        "chunk round trips over the step's window. *Added* = p99 through the target "
+        "minus p99 direct at the same N. A step passes with added p99 <= 20 ms, "
+        ">= 95 % of the scheduled echoes back within 1 s, and no session lost.",
+        "",
+        "| target | N | p50 ms | p99 ms | direct p99 ms | added ms | delivered | "
+        "pass |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for target in run.targets:
+        for step in target.voice_steps:
+            data = _step_json(step, run)
+            if target.name == "direct":
+                data["passed"] = stats.step_passes(step, direct_p99_ms=None)
+            lines.append(
+                f"| {target.name} | {step.sessions} | {_opt(step.p50_ms)} | "
+                f"{_opt(step.p99_ms)} | {_opt(data['direct_p99_ms'])} | "
+                f"{_opt(data['added_p99_ms'])} | {step.delivery:.1%} | "
+                f"{'yes' if data['passed'] else 'no'} |"
+            )
+    return lines
+
+
+def _opt(value: float | None) -> str:
+    return "-" if value is None else _ms(value)
+
+
+def _profile_section(run: Run) -> list[str]:
+    lines = ["## Where the time goes (gateway under Daphne)", ""]
+    profile = run.profile
+    if profile is None:
+        return [*lines, f"Not profiled: {run.profile_note or 'no profile taken'}.", ""]
+    lines += [
+        f"py-spy sampled the `rungateway` process at 200 Hz for "
+        f"{run.plan.get('profile_seconds')} s while one client echoed 200 B frames "
+        f"back to back through it: {profile.samples} working samples, plus "
+        f"{profile.waiting} of threads blocked in epoll or an idle database worker, "
+        f"left out of the shares. Collapsed stacks: `{run.profile_path}` "
+        "(speedscope or flamegraph.pl draw them). *Self*: the sample's innermost "
+        "frame is in that layer, with the C calls it makes (e.g. socket writes). "
+        "*Inclusive*: the layer is anywhere on the stack.",
+        "",
+        "| layer | self | inclusive |",
+        "| --- | ---: | ---: |",
+    ]
+    inclusive = dict(profile.inclusive_by_layer)
+    for layer, share in profile.self_by_layer:
+        lines.append(f"| {layer} | {share:.1%} | {inclusive.get(layer, 0):.1%} |")
+    lines += [
+        "",
+        "Top functions by self time:",
+        "",
+        "| function | layer | self |",
+        "| --- | --- | ---: |",
+    ]
+    for function, layer, share in profile.top_functions:
+        lines.append(f"| `{function}` | {layer} | {share:.1%} |")
+    lines.append("")
+    if run.profile_note:
+        lines += [run.profile_note, ""]
+    return lines
+
+
+def markdown(run: Run, *, commentary: str = "") -> str:
+    """RESULTS.md: the tables, the ramp, the profile, the machine and the date."""
+    machine = run.machine
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run on {run.date} with `{run.command}` ({run.mode} mode, "
+        f"{run.seconds / 60:.1f} min in all, LiteLLM install included when it ran).",
+        "",
+        f"Machine: {machine.get('nproc')} CPUs ({machine.get('cpu')}), "
+        f"{machine.get('memory')}, Linux {machine.get('kernel')}, "
+        f"Python {machine.get('python')}; {machine.get('versions')}. The client, "
+        "the fake upstream and the target each run in their own process on the "
+        "same two cores, all on 127.0.0.1.",
+        "",
+    ]
+    for title, rows in _grid(run):
+        lines += [f"## {title}", "", _markdown_table(rows), ""]
+    lines += [*_voice_section(run), ""]
+    lines += ["## Checks and notes", ""]
+    for target in run.targets:
+        lines.append(f"- **{target.name}** ({target.label}): " + _check_line(target))
+    lines.append("")
+    lines += _profile_section(run)
+    if commentary:
+        lines += [commentary.rstrip(), ""]
+    lines += _method_section(run)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _check_line(target: TargetResult) -> str:
+    if target.status != "ok":
+        return f"{target.status}: {target.reason}"
+    parts = []
+    if target.relays_to_fake is not None:
+        parts.append(
+            "relays to the fake (its session counter moved)"
+            if target.relays_to_fake
+            else "did NOT reach the fake"
+        )
+    if target.text_identical is not None:
+        parts.append(
+            "text frames byte-identical"
+            if target.text_identical
+            else "text frames re-serialised (not byte-identical)"
+        )
+    if target.binary_echoed is not None:
+        parts.append(
+            "binary frames relayed"
+            if target.binary_echoed
+            else "binary frame NOT relayed"
+        )
+    parts += target.notes
+    return "; ".join(parts) + "."
+
+
+def _method_section(run: Run) -> list[str]:
+    plan = run.plan
+    return [
+        "## Method",
+        "",
+        f"- Latency: {plan['small_count']:,} sequential 200 B echoes, "
+        f"{plan['audio_count']:,} of 6.4 KB and {plan['mib_count']} of 1 MiB, one "
+        "session, after a warm-up; p50/p99 by linear interpolation.",
+        f"- Throughput: {plan['throughput_sessions']} sessions echoing 200 B frames "
+        f"back to back for {plan['throughput_seconds']} s (after 0.5 s warm-up).",
+        "- CPU per frame: user+system CPU of the target's process tree from "
+        "/proc/PID/stat across the sequential 200 B run (and the throughput run), "
+        "divided by frames forwarded, counting both directions (2 per echo). For "
+        "direct the process is the fake upstream itself.",
+        f"- Memory: RSS growth (/proc/PID/statm) of the target's process tree with "
+        f"{plan['idle_sessions']:,} idle bridged sessions open, divided by the "
+        "count, after a 20-session warm-up; measured first, on a fresh process.",
+        f"- Setup: {plan['setup_sequential']} sessions one after another, then "
+        f"{plan['setup_concurrent']} with 10 in flight; each is connect + "
+        "`session.created` received (sessions are closed after the timing).",
+        f"- Voice ramp: {plan['voice_start']}, doubling, up to "
+        f"{plan['voice_limit']} sessions, {plan['voice_seconds']} s per step, "
+        "stopping at the first failing step. Direct runs first; a step at which "
+        "direct itself fails (the bench client and the fake share the two cores) "
+        "ends every ramp, and a target that passes every step direct could carry "
+        "is shown as `>=N` (bound by the bench, not the target).",
+        "- Gateways run with DEBUG off, GATEWAY_LOG_LEVEL=WARNING, SQLite, the "
+        "in-memory channel layer, defaults otherwise (key re-check every 5 s per "
+        "session). LiteLLM runs from its own venv with a master key, no database.",
+        "",
+    ]
