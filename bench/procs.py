@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -129,7 +130,7 @@ def running(
 ) -> Iterator[Child]:
     """Start a child, wait until ready, yield it, and always stop it."""
     log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as log:
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
             command,
             cwd=cwd,
@@ -187,6 +188,33 @@ def cpu_seconds(pid: int) -> float:
     return total / _TICKS
 
 
+def system_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used (all cores), from boot."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / _TICKS
+
+
+class ForeignLoad:
+    """CPU used by processes outside this one's tree (other people's work)."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._base = self._foreign()
+
+    @staticmethod
+    def _foreign() -> float:
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = cpu_seconds(os.getpid()) + reaped.ru_utime + reaped.ru_stime
+        return system_busy_seconds() - own
+
+    def cores(self) -> float:
+        """Average cores used by others since this object was made."""
+        elapsed = time.monotonic() - self._started
+        return (self._foreign() - self._base) / elapsed if elapsed > 0 else 0.0
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of pid and its descendants, in KiB."""
     total = 0
@@ -212,3 +240,14 @@ async def settle(
             break
         before = after
     return time.monotonic() - started
+
+
+async def quiet(*, cores: float = 0.25, limit: float = 20.0) -> float:
+    """Wait (bounded) until other processes use under `cores`; their last load."""
+    deadline = time.monotonic() + limit
+    while True:
+        load = ForeignLoad()
+        await asyncio.sleep(1.0)
+        used = load.cores()
+        if used < cores or time.monotonic() >= deadline:
+            return used

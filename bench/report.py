@@ -72,6 +72,7 @@ class TargetResult:
     relays_to_fake: bool | None = None
     text_identical: bool | None = None
     binary_echoed: bool | None = None
+    foreign_cores: float | None = None  # CPU other processes used meanwhile
     notes: list[str] = field(default_factory=list)
 
 
@@ -191,6 +192,7 @@ def to_json(run: Run) -> dict[str, Any]:
                 "relays_to_fake": t.relays_to_fake,
                 "text_identical": t.text_identical,
                 "binary_echoed": t.binary_echoed,
+                "foreign_cores": t.foreign_cores,
                 "notes": t.notes,
             }
             for t in run.targets
@@ -352,6 +354,11 @@ def _check_line(target: TargetResult) -> str:
             "binary frames relayed"
             if target.binary_echoed
             else "binary frame NOT relayed"
+        )
+    if target.foreign_cores is not None:
+        parts.append(
+            f"other processes on the machine used {target.foreign_cores:.2f} "
+            "cores on average meanwhile"
         )
     parts += target.notes
     return "; ".join(parts) + "."

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from bench import litellm_proxy, report, stats, voice, workloads
 from bench import profile as profiling
 from bench.client import MIB, SMALL_FRAME_BYTES, audio_frame
-from bench.procs import settle
+from bench.procs import ForeignLoad, quiet, settle
 from bench.targets import (
     ROOT,
     TARGETS,
@@ -251,6 +251,11 @@ async def _voice(
             f" delivered {step.delivery:6.1%}, lost sessions {step.failed_sessions}"
         )
 
+    if not voice_counts:
+        m.result.notes.append(
+            "voice ramp not run: direct itself missed the budget at the first step"
+        )
+        return
     timeout = len(voice_counts) * (m.plan.voice_seconds + 25) + 30
     steps = await m.bounded(
         "voice ramp",
@@ -328,6 +333,10 @@ def _run_target(
     _say(f"\n== {target.name}: {target.label}")
     runner = asyncio.Runner(loop_factory=_event_loop_factory())
     try:
+        busy = runner.run(quiet())
+        if busy >= 0.25:
+            _say(f"  note: other processes keep {busy:.2f} cores busy; going on")
+        load = ForeignLoad()
         with target.start(ws) as endpoint:
             measurer = Measurer(plan, result, (endpoint.pid, direct.pid))
             profile_out = state["profile_out"] if target.name == "daphne" else None
@@ -346,6 +355,7 @@ def _run_target(
                 state["voice_counts"] = [c for c in counts if c in state["direct_p99"]]
             if profile_out is not None:
                 state["profile"] = breakdown
+            result.foreign_cores = load.cores()
     except Unavailable as exc:
         result.status, result.reason = "skipped", str(exc)
         _say(f"  SKIPPED: {exc}")

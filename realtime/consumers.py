@@ -13,8 +13,8 @@ import asyncio
 import json
 import logging
 import random
-from urllib.parse import urlencode
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
