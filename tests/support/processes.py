@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
+# Readiness polling only: the TLS tests check certificates where it matters.
+_UNVERIFIED = ssl._create_unverified_context()
 READY_TIMEOUT = 20.0
 
 
@@ -54,14 +57,23 @@ class GatewayProcess:
     process: subprocess.Popen
     port: int
     log_path: Path
+    tls: bool = False
 
     @classmethod
     def start(
-        cls, env: dict[str, str], *, log_dir: Path, server: str = "daphne"
+        cls,
+        env: dict[str, str],
+        *,
+        log_dir: Path,
+        server: str = "daphne",
+        extra_args: tuple[str, ...] = (),
     ) -> GatewayProcess:
         port = free_port()
         if server == "daphne":
-            command = [sys.executable, "manage.py", "rungateway", "--port", str(port)]
+            command = [
+                sys.executable, "manage.py", "rungateway", "--port", str(port),
+                *extra_args,
+            ]  # fmt: skip
         else:
             command = [
                 sys.executable, "-m", "uvicorn", "gateway_project.asgi:application",
@@ -73,7 +85,12 @@ class GatewayProcess:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        gateway = cls(process=process, port=port, log_path=log_path)
+        gateway = cls(
+            process=process,
+            port=port,
+            log_path=log_path,
+            tls="--tls-cert" in extra_args,
+        )
         gateway.wait_ready()
         return gateway
 
@@ -83,7 +100,7 @@ class GatewayProcess:
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http{'s' if self.tls else ''}://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> None:
         """Poll /healthz until it answers, the process dies, or time runs out."""
@@ -92,7 +109,9 @@ class GatewayProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gateway exited early:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1):
+                with urllib.request.urlopen(
+                    f"{self.http_url}/healthz", timeout=1, context=_UNVERIFIED
+                ):
                     return
             except OSError:
                 time.sleep(0.1)

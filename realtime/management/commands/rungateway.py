@@ -3,11 +3,11 @@ from __future__ import annotations
 import datetime
 import logging
 import socket
+from pathlib import Path
 
 from channels.routing import get_default_application
-from daphne.endpoints import build_endpoint_description_strings
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from realtime import services
@@ -31,18 +31,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address to bind.")
         parser.add_argument("--port", type=int, default=8000, help="Port to bind.")
+        parser.add_argument(
+            "--tls-cert", help="PEM certificate chain: serve wss:// and https://."
+        )
+        parser.add_argument("--tls-key", help="PEM private key for --tls-cert.")
 
     def handle(self, *args, host: str, port: int, **options) -> None:
+        endpoint = _endpoint(host, port, options["tls_cert"], options["tls_key"])
         set_instance_name(f"{socket.gethostname()}:{port}")
         self._sweep()
         server_limit = settings.GATEWAY_MAX_MESSAGE_BYTES + _SERVER_SLACK_BYTES
+        secure = "s" if options["tls_cert"] else ""
         self.stdout.write(
-            f"Realtime gateway on ws://{host}:{port}/v1/realtime "
-            f"(admin: http://{host}:{port}/admin/)"
+            f"Realtime gateway on ws{secure}://{host}:{port}/v1/realtime "
+            f"(admin: http{secure}://{host}:{port}/admin/)"
         )
         GatewayServer(
             application=get_default_application(),
-            endpoints=build_endpoint_description_strings(host=host, port=port),
+            endpoints=[endpoint],
             websocket_max_message_size=server_limit,
             websocket_max_frame_size=server_limit,
             ping_interval=settings.GATEWAY_PING_INTERVAL,
@@ -65,3 +71,21 @@ class Command(BaseCommand):
         )
         if count:
             logger.warning("marked %d session(s) left active as interrupted", count)
+
+
+def _endpoint(host: str, port: int, cert: str | None, key: str | None) -> str:
+    """A Twisted endpoint description: TCP, or TLS with a certificate and key."""
+    interface = host.replace(":", "\\:")  # IPv6 colons are escaped
+    if not cert and not key:
+        return f"tcp:port={port}:interface={interface}"
+    if not (cert and key):
+        raise CommandError("--tls-cert and --tls-key go together.")
+    for path in (cert, key):
+        if not Path(path).is_file():
+            raise CommandError(f"No file at {path}.")
+    cert_path = cert.replace(":", "\\:")
+    key_path = key.replace(":", "\\:")
+    return (
+        f"ssl:port={port}:interface={interface}"
+        f":privateKey={key_path}:certKey={cert_path}"
+    )

@@ -1,0 +1,154 @@
+"""Providers' own SDKs through a real gateway, changing only their base URL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from google import genai
+from openai import AsyncOpenAI
+
+from tests.e2e.helpers import wait_for_row
+from tests.fakes.providers import FakeGeminiLive
+from tests.support.keys import UPSTREAM_SECRET
+from tests.support.processes import GatewayProcess
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(60),
+]
+
+GEMINI_MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
+
+
+async def test_openai_beta_realtime_client_speaks_to_a_ga_upstream(
+    daphne, fake_upstream, issue
+):
+    """The SDK's retired beta client sends `OpenAI-Beta: realtime=v1` and beta
+    events; the gateway translates both ways for the GA upstream."""
+    issued = await issue(fake_upstream.url)
+    client = AsyncOpenAI(
+        api_key=issued.token, websocket_base_url=f"ws://127.0.0.1:{daphne.port}/v1"
+    )
+    deltas = []
+    async with (
+        asyncio.timeout(20),
+        client.beta.realtime.connect(model="gpt-realtime") as conn,
+    ):
+        await conn.session.update(session={"modalities": ["text"]})
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "beta says hi"}],
+            }
+        )
+        await conn.response.create()
+        async for event in conn:
+            if event.type == "response.text.delta":
+                deltas.append(event.delta)
+            if event.type == "response.done":
+                usage = event.response.usage
+                break
+    assert "".join(deltas) == "You said: beta says hi"
+    assert fake_upstream.handshakes[0].header("openai-beta") is None
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert (row.status, row.total_tokens) == ("finished", usage.total_tokens)
+
+
+def _self_signed(directory) -> tuple[str, str, ssl.SSLContext]:
+    """A throwaway certificate for 127.0.0.1, and a client context trusting it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(cafile=str(cert_path))
+    return str(cert_path), str(key_path), context
+
+
+@pytest.fixture(scope="module")
+def tls_daphne(gateway_env, tmp_path_factory):
+    """A gateway serving wss:// with a certificate for 127.0.0.1."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key, context = _self_signed(directory)
+    process = GatewayProcess.start(
+        gateway_env,
+        log_dir=directory,
+        extra_args=("--tls-cert", cert, "--tls-key", key),
+    )
+    yield process, context
+    process.stop()
+
+
+async def test_google_genai_sdk_holds_a_live_session(tls_daphne, issue):
+    """google-genai always dials wss://, so this gateway serves TLS."""
+    gateway, context = tls_daphne
+    async with FakeGeminiLive(api_key=UPSTREAM_SECRET) as gemini:
+        issued = await issue(gemini.url, kind="google", slug="gemini")
+        client = genai.Client(
+            api_key=issued.token,
+            http_options={
+                "base_url": f"https://127.0.0.1:{gateway.port}",
+                "async_client_args": {"ssl": context},
+            },
+        )
+        texts, usage = [], None
+        async with (
+            asyncio.timeout(20),
+            client.aio.live.connect(
+                model=GEMINI_MODEL, config={"response_modalities": ["TEXT"]}
+            ) as session,
+        ):
+            await session.send_client_content(
+                turns={"role": "user", "parts": [{"text": "hello gemini"}]},
+                turn_complete=True,
+            )
+            async for message in session.receive():
+                if message.text:
+                    texts.append(message.text)
+                if message.usage_metadata:
+                    usage = message.usage_metadata
+                if message.server_content and message.server_content.turn_complete:
+                    break
+        row = await wait_for_row(virtual_key_name=issued.name)
+        handshake = gemini.handshakes[0]
+    assert texts and usage is not None
+    assert handshake.header("x-goog-api-key") == UPSTREAM_SECRET
+    assert row.model == GEMINI_MODEL
+    assert (row.input_tokens, row.total_tokens) == (
+        usage.prompt_token_count,
+        usage.total_token_count,
+    )
