@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import gc
 import importlib.metadata
 import os
 import platform
@@ -19,9 +20,9 @@ import resource
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from bench import litellm_proxy, report, stats, voice, workloads
 from bench import profile as profiling
@@ -33,6 +34,7 @@ from bench.targets import (
     Endpoint,
     Target,
     Unavailable,
+    Workspace,
     direct_endpoint,
     workspace,
 )
@@ -40,6 +42,7 @@ from bench.targets import (
 BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 LITELLM_VENV = BENCH_DIR / ".venv-litellm"
+QUIET_CORES = 0.25  # before each target, wait (bounded) for others to use less
 T = TypeVar("T")
 
 
@@ -165,35 +168,62 @@ async def _measure(
     direct_p99: dict[int, float],
     profile_out: Path | None,
 ) -> profiling.Breakdown | None:
-    plan, result = m.plan, m.result
-    result.relays_to_fake = await m.bounded(
+    """Every workload against one endpoint, memory first (on a fresh process)."""
+    m.result.relays_to_fake = await m.bounded(
         "relay check", workloads.relays_to_fake(endpoint, direct), 30
     )
-    memory = await m.bounded(
-        "idle memory", workloads.idle_memory(endpoint, count=plan.idle_sessions)
-    )
-    m.put(rss_kib_session=memory)
-    for key, size, count in (
-        ("small", SMALL_FRAME_BYTES, plan.small_count),
-        ("audio", len(audio_frame(voice.audio_chunk())), plan.audio_count),
-    ):
-        latency = await m.bounded(
-            f"{key} latency", workloads.sequential(endpoint, size=size, count=count)
+    m.put(
+        rss_kib_session=await m.bounded(
+            "idle memory", workloads.idle_memory(endpoint, count=m.plan.idle_sessions)
         )
-        if latency is not None:
-            m.put(
-                **{
-                    f"{key}_p50_ms": latency.summary.p50,
-                    f"{key}_p99_ms": latency.summary.p99,
-                }
-            )
-            if key == "small":
-                m.put(cpu_us_frame=latency.cpu_us_per_frame)
+    )
+    await _latencies(endpoint, m)
+    await _load(endpoint, m)
+    await _voice(endpoint, m, voice_counts=voice_counts, direct_p99=direct_p99)
+    breakdown = None
+    if profile_out is not None:
+        text = await m.bounded(
+            "profile (py-spy)",
+            profiling.record(endpoint, seconds=m.plan.profile_seconds, out=profile_out),
+        )
+        breakdown = profiling.breakdown(text) if text else None
+    fidelity = await m.bounded("fidelity", workloads.fidelity(endpoint), 30)
+    if fidelity is not None:
+        m.result.text_identical = fidelity.text_identical
+        m.result.binary_echoed = fidelity.binary_echoed
+    return breakdown
+
+
+async def _latencies(endpoint: Endpoint, m: Measurer) -> None:
+    """Sequential round trips: 200 B (with CPU per frame), 6.4 KB, 1 MiB."""
+    plan = m.plan
+    small = await m.bounded(
+        "200 B latency",
+        workloads.sequential(endpoint, size=SMALL_FRAME_BYTES, count=plan.small_count),
+    )
+    if small is not None:
+        m.put(
+            small_p50_ms=small.summary.p50,
+            small_p99_ms=small.summary.p99,
+            cpu_us_frame=small.cpu_us_per_frame,
+        )
+    audio_bytes = len(audio_frame(voice.audio_chunk()))
+    audio = await m.bounded(
+        "6.4 KB latency",
+        workloads.sequential(endpoint, size=audio_bytes, count=plan.audio_count),
+    )
+    if audio is not None:
+        m.put(audio_p50_ms=audio.summary.p50, audio_p99_ms=audio.summary.p99)
     large = await m.bounded(
         "1 MiB latency", workloads.large_frames(endpoint, count=plan.mib_count)
     )
     if large is not None:
         m.put(mib_p50_ms=large.summary.p50, mib_p99_ms=large.summary.p99)
+
+
+async def _load(endpoint: Endpoint, m: Measurer) -> None:
+    """Throughput over concurrent sessions, then session setup rates."""
+    plan = m.plan
     flow = await m.bounded(
         "throughput",
         workloads.throughput(
@@ -217,19 +247,6 @@ async def _measure(
             workloads.setup_rate(endpoint, count=plan.setup_concurrent, in_flight=10),
         ),
     )
-    await _voice(endpoint, m, voice_counts=voice_counts, direct_p99=direct_p99)
-    breakdown = None
-    if profile_out is not None:
-        text = await m.bounded(
-            "profile (py-spy)",
-            profiling.record(endpoint, seconds=plan.profile_seconds, out=profile_out),
-        )
-        breakdown = profiling.breakdown(text) if text else None
-    fidelity = await m.bounded("fidelity", workloads.fidelity(endpoint), 30)
-    if fidelity is not None:
-        result.text_identical = fidelity.text_identical
-        result.binary_echoed = fidelity.binary_echoed
-    return breakdown
 
 
 async def _voice(
@@ -322,40 +339,50 @@ def _machine() -> dict[str, str]:
     }
 
 
+@dataclass
+class Shared:
+    """What one target's run leaves for the next ones."""
+
+    voice_counts: list[int]  # the steps direct carried; the others' ramp
+    direct_p99: dict[int, float] = field(default_factory=dict)
+    profile_out: Path | None = None  # where to record Daphne's profile, if at all
+    profile: profiling.Breakdown | None = None
+
+
 def _run_target(
-    target: Target,
-    ws: Any,
-    direct: Endpoint,
-    plan: Plan,
-    state: dict[str, Any],
+    target: Target, ws: Workspace, direct: Endpoint, plan: Plan, shared: Shared
 ) -> report.TargetResult:
+    """Start the target, measure everything, stop it; failures become the result."""
     result = report.TargetResult(name=target.name, label=target.label)
     _say(f"\n== {target.name}: {target.label}")
+    started = time.monotonic()
     runner = asyncio.Runner(loop_factory=_event_loop_factory())
+    gc.collect()
+    gc.disable()  # no collector pauses in the client while it times things
     try:
-        busy = runner.run(quiet())
-        if busy >= 0.25:
+        busy = runner.run(quiet(cores=QUIET_CORES, limit=15.0))
+        if busy >= QUIET_CORES:
             _say(f"  note: other processes keep {busy:.2f} cores busy; going on")
         load = ForeignLoad()
         with target.start(ws) as endpoint:
-            measurer = Measurer(plan, result, (endpoint.pid, direct.pid))
-            profile_out = state["profile_out"] if target.name == "daphne" else None
-            counts = state["voice_counts"]
+            profile_out = shared.profile_out if target.name == "daphne" else None
             breakdown = runner.run(
                 _measure(
                     endpoint,
                     direct,
-                    measurer,
-                    voice_counts=counts,
-                    direct_p99=state["direct_p99"],
+                    Measurer(plan, result, (endpoint.pid, direct.pid)),
+                    voice_counts=shared.voice_counts,
+                    direct_p99=shared.direct_p99,
                     profile_out=profile_out,
                 )
             )
-            if target.name == "direct":
-                state["voice_counts"] = [c for c in counts if c in state["direct_p99"]]
-            if profile_out is not None:
-                state["profile"] = breakdown
             result.foreign_cores = load.cores()
+        if target.name == "direct":
+            shared.voice_counts = [
+                c for c in shared.voice_counts if c in shared.direct_p99
+            ]
+        if profile_out is not None:
+            shared.profile = breakdown
     except Unavailable as exc:
         result.status, result.reason = "skipped", str(exc)
         _say(f"  SKIPPED: {exc}")
@@ -364,8 +391,10 @@ def _run_target(
         _say(f"  FAILED: {result.reason}")
     finally:
         runner.close()
+        gc.enable()
     if result.status == "ok" and target.name == "litellm":
         result.notes.insert(0, f"LiteLLM {_litellm_version()}")
+    _say(f"  ({time.monotonic() - started:.0f} s)")
     return result
 
 
@@ -407,25 +436,21 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"note: LiteLLM is skipped: {litellm}")
 
     profile_out = RESULTS_DIR / "profile-daphne.collapsed.txt"
-    state: dict[str, Any] = {
-        "voice_counts": stats.ramp(plan.voice_start, plan.voice_limit),
-        "direct_p99": {},
-        "profile": None,
-        "profile_out": None
-        if args.no_profile or not profiling.py_spy()
-        else profile_out,
-    }
+    shared = Shared(
+        voice_counts=stats.ramp(plan.voice_start, plan.voice_limit),
+        profile_out=None if args.no_profile or not profiling.py_spy() else profile_out,
+    )
     results = []
     with workspace(log_dir=log_dir, litellm=litellm) as ws:
         direct = direct_endpoint(ws)
         for target in TARGETS:
             if target.name in wanted:
-                results.append(_run_target(target, ws, direct, plan, state))
+                results.append(_run_target(target, ws, direct, plan, shared))
 
     profile_note = ""
-    if state["profile_out"] is None:
+    if shared.profile_out is None:
         profile_note = "py-spy not installed or --no-profile given"
-    elif state["profile"] is None and "daphne" in wanted:
+    elif shared.profile is None and "daphne" in wanted:
         profile_note = "the py-spy recording failed (see the daphne notes)"
     run = report.Run(
         mode="quick" if args.quick else "full",
@@ -435,8 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         machine=_machine(),
         plan={**asdict(plan), "small_bytes": SMALL_FRAME_BYTES, "mib": MIB},
         targets=results,
-        direct_voice_p99=state["direct_p99"],
-        profile=state["profile"],
+        direct_voice_p99=shared.direct_p99,
+        profile=shared.profile,
         profile_note=profile_note,
         profile_path=str(profile_out.relative_to(ROOT)),
     )

@@ -92,7 +92,7 @@ def _database(url: str) -> dict:
         config["TEST"] = {
             "NAME": str(path.with_name(f"test_{os.getpid()}_{path.name}"))
         }
-        config["CONN_MAX_AGE"] = 0
+        config["CONN_MAX_AGE"] = 60  # keep it: opening one costs a few ms
         config["OPTIONS"] = {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",

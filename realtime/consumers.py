@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import random
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -42,6 +43,7 @@ from realtime.models import SessionStatus
 from realtime.providers import (
     ConnectRequest,
     ProviderSession,
+    UpstreamTarget,
     adapter_for,
     key_places,
 )
@@ -113,6 +115,13 @@ def _query_with_route(scope: dict) -> bytes:
     return query + b"&" + extra if query else extra
 
 
+def _keys_unavailable() -> UpstreamUnavailable:
+    return UpstreamUnavailable(
+        "The gateway cannot check keys right now; try again shortly.",
+        code="keys_unavailable",
+    )
+
+
 def _upstream_options() -> UpstreamOptions:
     return UpstreamOptions(
         connect_timeout=settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT,
@@ -180,7 +189,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # --- connect ---------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Authenticate, dial the upstream, then accept and start bridging."""
+        """Authenticate, dial the upstream while writing the row, then accept."""
         handshake = parse_handshake(
             headers=self.scope.get("headers", ()),
             query_string=_query_with_route(self.scope),
@@ -188,8 +197,42 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             places=key_places(),
         )
         self._subprotocol = handshake.selected_subprotocol
+        authorized = await self._authorize(handshake)
+        if authorized is None:
+            return
+        self._session_id = uuid.uuid4()
+        self._log = SessionLog(logger, {"session": str(self._session_id)})
+        provider = authorized.resolved.provider
+        key = authorized.resolved.key
+        self._provider_slug = provider.slug
+        self._provider_kind = provider.kind
+        self._key_id = key.key_id if key is not None else None
         try:
-            opened = await database_sync_to_async(services.session_open)(
+            target = self._prepare(authorized, handshake)
+        except GatewayError as exc:
+            if await self._start_row(authorized):
+                status = (
+                    SessionStatus.FAILED
+                    if exc.code == "provider_misconfigured"
+                    else SessionStatus.REJECTED
+                )
+                await self._end(Ending.by_gateway(exc, status=status))
+            return
+        self._upstream = await self._start_and_dial(authorized, target)
+        if self._upstream is None:
+            return
+        await self.accept(self._subprotocol)
+        self._accepted = True
+        metrics.session_started(provider=provider.slug)
+        self._log.info(
+            "bridging to %s model=%s", provider.slug, authorized.model or "-"
+        )
+        self._bridge = asyncio.create_task(self._run_bridge())
+
+    async def _authorize(self, handshake) -> services.Authorized | None:
+        """The authorized handshake, or None once the client has been refused."""
+        try:
+            return await database_sync_to_async(services.session_authorize)(
                 handshake=handshake,
                 client_address=self._client_address(),
                 instance=instance_name(),
@@ -197,62 +240,88 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             )
         except GatewayError as exc:
             await self._refuse(exc)
-            return
         except DatabaseError:
             self._log.exception("cannot check keys: database error")
-            await self._refuse(
-                UpstreamUnavailable(
-                    "The gateway cannot check keys right now; try again shortly.",
-                    code="keys_unavailable",
-                )
-            )
-            return
+            await self._refuse(_keys_unavailable())
+        return None
 
-        self._session_id = opened.session_id
-        self._log = SessionLog(logger, {"session": str(opened.session_id)})
-        provider = opened.resolved.provider
-        key = opened.resolved.key
-        self._provider_slug = provider.slug
-        self._provider_kind = provider.kind
-        self._key_id = key.key_id if key is not None else None
+    def _prepare(self, authorized: services.Authorized, handshake) -> UpstreamTarget:
+        """The upstream target; opens the provider's per-session handler."""
+        provider = authorized.resolved.provider
+        key = authorized.resolved.key
         try:
             adapter = adapter_for(provider.kind)
             request = ConnectRequest(
                 base_url=adapter.upstream_url(provider.upstream_url, provider.options),
-                credential=opened.resolved.credential,
+                credential=authorized.resolved.credential,
                 query=handshake.query,
                 subprotocols=handshake.subprotocols,
                 options=provider.options,
                 dialect=handshake.dialect,
             )
             target = adapter.target(request)
-            self._provider = adapter.open_session(
-                model=opened.model or "",
-                request=request,
-                allowed_models=key.allowed_models if key is not None else (),
-            )
         except OptionsError as exc:
             self._log.error("provider %s is misconfigured: %s", provider.slug, exc)
-            error = GatewayError(
+            raise GatewayError(
                 "The provider is misconfigured; ask an admin.",
                 code="provider_misconfigured",
-            )
-            await self._end(Ending.by_gateway(error, status=SessionStatus.FAILED))
-            return
-        except GatewayError as exc:
-            await self._end(Ending.by_gateway(exc, status=SessionStatus.REJECTED))
-            return
+            ) from None
+        self._provider = adapter.open_session(
+            model=authorized.model or "",
+            request=request,
+            allowed_models=key.allowed_models if key is not None else (),
+        )
+        return target
+
+    async def _start_row(self, authorized: services.Authorized) -> bool:
+        """Write the session's row; False once the client has been refused."""
         try:
-            self._upstream = await open_upstream(target, _upstream_options())
+            await database_sync_to_async(services.session_start)(
+                session_id=self._session_id,
+                authorized=authorized,
+                client_address=self._client_address(),
+                instance=instance_name(),
+            )
+            return True
+        except GatewayError as exc:  # over the key's limit: a rejected row
+            await self._refuse(exc)
+        except DatabaseError:
+            self._log.exception("cannot write the session row: database error")
+            await self._refuse(_keys_unavailable())
+        return False
+
+    async def _start_and_dial(self, authorized: services.Authorized, target):
+        """The open upstream, or None once the session has ended.
+
+        The row is written while the upstream handshake is under way, since both
+        take a round trip; a key with a concurrency limit writes (and so checks)
+        its row first, because a refused session must never reach the upstream.
+        """
+        if authorized.limited and not await self._start_row(authorized):
+            return None
+        row = (
+            None
+            if authorized.limited
+            else asyncio.create_task(self._start_row(authorized))
+        )
+        try:
+            upstream = await open_upstream(target, _upstream_options())
         except GatewayError as exc:
-            self._log.warning("upstream %s refused: %s", provider.slug, exc.code)
-            await self._end(Ending.by_gateway(exc, status=SessionStatus.FAILED))
-            return
-        await self.accept(self._subprotocol)
-        self._accepted = True
-        metrics.session_started(provider=provider.slug)
-        self._log.info("bridging to %s model=%s", provider.slug, opened.model or "-")
-        self._bridge = asyncio.create_task(self._run_bridge())
+            if row is None or await row:
+                self._log.warning(
+                    "upstream %s refused: %s", self._provider_slug, exc.code
+                )
+                await self._end(Ending.by_gateway(exc, status=SessionStatus.FAILED))
+            return None
+        except BaseException:
+            if row is not None:
+                row.cancel()
+                await asyncio.gather(row, return_exceptions=True)
+            raise
+        if row is not None and not await row:
+            upstream.transport.abort()  # never bridge a session that is not logged
+            return None
+        return upstream
 
     async def _refuse(self, error: GatewayError) -> None:
         """Refuse a handshake: no upstream, one error event, then the close."""

@@ -33,12 +33,17 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class OpenedSession:
-    """A session the gateway may now bridge: its row, credential and model."""
+class Authorized:
+    """A handshake the gateway may bridge: its credential and model."""
 
-    session_id: uuid.UUID
     resolved: ResolvedCredential
     model: str | None  # None: the provider names it in-band, later
+
+    @property
+    def limited(self) -> bool:
+        """True when the key caps its concurrent sessions (a row must come first)."""
+        key = self.resolved.key
+        return key is not None and key.max_concurrent_sessions is not None
 
 
 def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCredential:
@@ -98,9 +103,11 @@ def _reject(
     client_address: str,
     instance: str,
     error: GatewayError,
+    session_id: uuid.UUID | None = None,
 ) -> None:
     now = timezone.now()
     RealtimeSession.objects.create(
+        id=session_id or uuid.uuid4(),
         virtual_key_id=identity.key_id,
         virtual_key_name=identity.name,
         provider_id=identity.provider.provider_id,
@@ -116,14 +123,14 @@ def _reject(
     )
 
 
-def session_open(
+def session_authorize(
     *, handshake: Handshake, client_address: str, instance: str, allow_passthrough: bool
-) -> OpenedSession:
-    """Authenticate a handshake and write the session's row.
+) -> Authorized:
+    """Check a handshake's credential (and its model, where the handshake names one).
 
     Raises a GatewayError when the session may not start; a known key refused
     leaves a `rejected` row, an unknown key leaves none (a flood of bad keys must
-    not fill the table).
+    not fill the table). Writes nothing for an accepted handshake.
     """
     try:
         resolved, model = _authorize(handshake, allow_passthrough=allow_passthrough)
@@ -144,31 +151,46 @@ def session_open(
             "The virtual key's provider credential cannot be read; ask an admin.",
             code="credential_unreadable",
         ) from None
+    return Authorized(resolved=resolved, model=model)
 
+
+def session_start(
+    *,
+    session_id: uuid.UUID,
+    authorized: Authorized,
+    client_address: str,
+    instance: str,
+) -> None:
+    """Write the session's active row, or a rejected one and LimitExceeded when
+    the key is at its concurrent-session limit."""
+    resolved, model = authorized.resolved, authorized.model or ""
+    if _insert_within_limit(session_id, resolved, model, client_address, instance):
+        return
     key = resolved.key
-    row = _insert_within_limit(resolved, model or "", client_address, instance)
-    if row is None:
-        error = LimitExceeded(
-            f"This virtual key allows {key.max_concurrent_sessions} concurrent "
-            "sessions.",
-            code="concurrent_sessions_exceeded",
-        )
-        _reject(
-            key,
-            model=handshake.model,
-            client_address=client_address,
-            instance=instance,
-            error=error,
-        )
-        raise error
-    return OpenedSession(session_id=row.pk, resolved=resolved, model=model)
+    error = LimitExceeded(
+        f"This virtual key allows {key.max_concurrent_sessions} concurrent sessions.",
+        code="concurrent_sessions_exceeded",
+    )
+    _reject(
+        key,
+        model=model,
+        client_address=client_address,
+        instance=instance,
+        error=error,
+        session_id=session_id,
+    )
+    raise error
 
 
 @transaction.atomic
 def _insert_within_limit(
-    resolved: ResolvedCredential, model: str, client_address: str, instance: str
-) -> RealtimeSession | None:
-    """The new active row, or None when the key is at its concurrency limit."""
+    session_id: uuid.UUID,
+    resolved: ResolvedCredential,
+    model: str,
+    client_address: str,
+    instance: str,
+) -> bool:
+    """Insert the active row; False when the key is at its concurrency limit."""
     key = resolved.key
     if key is not None and key.max_concurrent_sessions is not None:
         # Lock the key row so concurrent opens across processes count in turn.
@@ -177,8 +199,9 @@ def _insert_within_limit(
             virtual_key_id=key.key_id, status=SessionStatus.ACTIVE
         ).count()
         if live >= key.max_concurrent_sessions:
-            return None
-    row = RealtimeSession.objects.create(
+            return False
+    RealtimeSession.objects.create(
+        id=session_id,
         virtual_key_id=key.key_id if key else None,
         virtual_key_name=key.name if key else "",
         provider_id=resolved.provider.provider_id,
@@ -189,7 +212,7 @@ def _insert_within_limit(
     )
     if key is not None:
         key_services.virtual_key_mark_used(key_id=key.key_id)
-    return row
+    return True
 
 
 # A row marked interrupted by a sweep is still finished or checkpointed by its
