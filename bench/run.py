@@ -66,17 +66,17 @@ class Plan:
 
 
 FULL = Plan(
-    small_count=3000,
+    small_count=2000,
     audio_count=2000,
     mib_count=40,
     throughput_sessions=20,
-    throughput_seconds=3.0,
+    throughput_seconds=2.0,
     idle_sessions=1000,
     setup_sequential=100,
     setup_concurrent=200,
     voice_start=25,
     voice_limit=1600,
-    voice_seconds=4.0,
+    voice_seconds=3.0,
     profile_seconds=10,
     workload_timeout=90.0,
 )
@@ -360,7 +360,7 @@ def _run_target(
     gc.collect()
     gc.disable()  # no collector pauses in the client while it times things
     try:
-        busy = runner.run(quiet(cores=QUIET_CORES, limit=15.0))
+        busy = runner.run(quiet(cores=QUIET_CORES, limit=10.0))
         if busy >= QUIET_CORES:
             _say(f"  note: other processes keep {busy:.2f} cores busy; going on")
         load = ForeignLoad()

@@ -75,7 +75,13 @@ class VoiceFleet:
         start = time.perf_counter_ns()
         self._window = (start, start + int(seconds * 1e9))
         try:
-            await asyncio.sleep(seconds + GRACE)
+            await asyncio.sleep(seconds)
+            # The window's last echoes may still be on their way: wait for them.
+            async with asyncio.timeout(GRACE):
+                while self._received < self._expected:
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            pass  # late echoes count as lost
         finally:
             self._window = None
         latencies = self._latencies_ms

@@ -201,6 +201,9 @@ GATEWAY_PING_TIMEOUT = env.get_number("GATEWAY_PING_TIMEOUT", 20.0, minimum=1)
 GATEWAY_KEY_RECHECK_SECONDS = env.get_number(
     "GATEWAY_KEY_RECHECK_SECONDS", 5.0, minimum=0.05
 )
+# New sessions of a key authorized this recently skip the database; revocations
+# this process hears of drop the entry at once. 0 turns the cache off.
+GATEWAY_KEY_CACHE_SECONDS = env.get_number("GATEWAY_KEY_CACHE_SECONDS", 2.0)
 # Live sessions write their counters this often; a crash loses at most this much.
 GATEWAY_CHECKPOINT_SECONDS = env.get_number(
     "GATEWAY_CHECKPOINT_SECONDS", 30.0, minimum=0.05

@@ -35,6 +35,7 @@ def key_identity(key: VirtualKey) -> KeyIdentity:
         provider=provider_target(key.provider),
         max_concurrent_sessions=key.max_concurrent_sessions,
         allowed_models=tuple(key.allowed_models or ()),
+        expires_at=key.expires_at,
     )
 
 

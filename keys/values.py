@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 
@@ -49,6 +50,7 @@ class KeyIdentity:
     provider: ProviderTarget
     max_concurrent_sessions: int | None
     allowed_models: tuple[str, ...] = ()
+    expires_at: datetime.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

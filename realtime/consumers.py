@@ -26,8 +26,9 @@ from django.db import Error as DatabaseError
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from keys import exceptions as key_errors
 from keys import selectors as key_selectors
-from realtime import close_codes, metrics, revocations, services
+from realtime import close_codes, keycache, metrics, revocations, services
 from realtime.credentials import parse_handshake
 from realtime.exceptions import (
     AccessDenied,
@@ -231,6 +232,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def _authorize(self, handshake) -> services.Authorized | None:
         """The authorized handshake, or None once the client has been refused."""
+        token = handshake.credentials.virtual_key or handshake.credentials.api_key
+        cached = keycache.get(token) if token else None
+        if cached is not None:
+            try:
+                model = services.handshake_model(cached, handshake)
+                return services.Authorized(resolved=cached, model=model)
+            except (key_errors.KeyRefused, GatewayError):
+                pass  # refusals go through the database, which logs them
+        authorized = await self._authorize_in_database(handshake)
+        if authorized is not None and token:
+            keycache.put(token, authorized.resolved)
+        return authorized
+
+    async def _authorize_in_database(self, handshake) -> services.Authorized | None:
         try:
             return await database_sync_to_async(services.session_authorize)(
                 handshake=handshake,
@@ -483,6 +498,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                         key_selectors.virtual_key_refusal
                     )(key_id=self._key_id)
                     if refusal is not None:
+                        keycache.forget(self._key_id)
                         return self._key_refused(str(refusal), refusal.code)
                 if now >= next_checkpoint:
                     next_checkpoint = now + checkpoint

@@ -18,6 +18,7 @@ import logging
 from collections import defaultdict
 
 from keys.selectors import REVOCATION_EVENT, revocation_group
+from realtime import keycache
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ class RevocationHub:
             await self._join(key_id)
 
     def _announce(self, key_id: object) -> None:
+        if isinstance(key_id, int):
+            keycache.forget(key_id)
         for revoked in self._waiters.get(key_id, ()):
             if not revoked.done():
                 revoked.set_result(None)

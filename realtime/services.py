@@ -81,6 +81,12 @@ def _authorize(
 ) -> tuple[ResolvedCredential, str | None]:
     """The credential and the model the handshake names (checked); KeyRefused."""
     resolved = _resolve(handshake, allow_passthrough=allow_passthrough)
+    return resolved, handshake_model(resolved, handshake)
+
+
+def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str | None:
+    """The model the handshake names, checked against the key (KeyRefused);
+    None when the provider names it in-band. No database access."""
     provider = resolved.provider
     try:
         adapter = adapter_for(provider.kind)
@@ -93,7 +99,7 @@ def _authorize(
     model = adapter.handshake_model(handshake.query, provider.options)
     if model is not None and resolved.key is not None:
         key_services.virtual_key_check_model(identity=resolved.key, model=model)
-    return resolved, model
+    return model
 
 
 def _reject(

@@ -72,3 +72,13 @@ def _close_worker_thread_connections(django_db_setup):
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
+
+
+@pytest.fixture(autouse=True)
+def _empty_key_cache():
+    """Each test starts with no cached authorizations."""
+    from realtime import keycache
+
+    keycache.clear()
+    yield
+    keycache.clear()
