@@ -93,46 +93,79 @@ def parse_collapsed(text: str) -> list[tuple[list[tuple[str, str]], int]]:
     return stacks
 
 
+# Frames where an event loop or a worker thread calls into a task or job: the
+# frames above the innermost of these say what the process was working on.
+DISPATCH: tuple[tuple[str, str], ...] = (
+    ("Handle._run", "asyncio/events.py"),
+    ("_WorkItem.run", "concurrent/futures/thread.py"),
+)
+
+
+def _above_dispatch(frames: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The frames of the job being run (all but the leaf if none is running)."""
+    for index in range(len(frames) - 1, -1, -1):
+        function, path = frames[index]
+        if any(function == f and path.endswith(p) for f, p in DISPATCH):
+            return frames[index + 1 :]
+    return frames[-1:]
+
+
+def _label(function: str, path: str) -> str:
+    return f"{function} ({Path(path).name})" if path else function
+
+
 @dataclass(frozen=True, slots=True)
 class Breakdown:
-    """Shares (0..1) of the sampled time, by layer and by function."""
+    """Shares (0..1) of the working samples, by layer and by function."""
 
     samples: int  # working samples (the shares are of these)
     waiting: int  # samples blocked in epoll or an idle worker, left out
     self_by_layer: list[tuple[str, float]]
     inclusive_by_layer: list[tuple[str, float]]
-    top_functions: list[tuple[str, str, float]]  # function, layer, self share
+    top_self: list[tuple[str, str, float]]  # function, layer, share
+    top_inclusive: list[tuple[str, str, float]]
 
 
-def breakdown(text: str, *, top: int = 12) -> Breakdown:
-    """Group collapsed stacks by layer (self and inclusive) and by leaf function."""
+def breakdown(text: str, *, top: int = 20) -> Breakdown:
+    """Group collapsed stacks by layer and function, self and inclusive.
+
+    Self: the sample's innermost frame. Inclusive: anywhere in the job the loop
+    (or a worker thread) was running, so the frames every stack shares (the
+    command, the reactor, the loop) do not count as 100 %.
+    """
     stacks = parse_collapsed(text)
     waiting = sum(count for frames, count in stacks if is_waiting(*frames[-1]))
-    stacks = [
-        (frames, count) for frames, count in stacks if not is_waiting(*frames[-1])
-    ]
+    stacks = [(f, count) for f, count in stacks if not is_waiting(*f[-1])]
     total = sum(count for _, count in stacks)
-    if total == 0:
-        return Breakdown(0, waiting, [], [], [])
     self_layers: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
+    self_functions: Counter[tuple[str, str]] = Counter()
     functions: Counter[tuple[str, str]] = Counter()
     for frames, count in stacks:
-        function, path = frames[-1]
-        layer = layer_of(path)
-        self_layers[layer] += count
-        short = Path(path).name if path else ""
-        functions[(f"{function} ({short})", layer)] += count
-        for seen in {layer_of(p) for _, p in frames}:
-            inclusive[seen] += count
+        leaf_function, leaf_path = frames[-1]
+        self_layers[layer_of(leaf_path)] += count
+        self_functions[(_label(leaf_function, leaf_path), layer_of(leaf_path))] += count
+        job = _above_dispatch(frames)
+        for layer in {layer_of(path) for _, path in job}:
+            layers[layer] += count
+        for key in {(_label(f, p), layer_of(p)) for f, p in job}:
+            functions[key] += count
+
+    def shares(counter: Counter) -> list:
+        return [(key, n / total) for key, n in counter.most_common()]
+
+    def named(counter: Counter) -> list[tuple[str, str, float]]:
+        return [
+            (name, layer, n / total) for (name, layer), n in counter.most_common(top)
+        ]
+
     return Breakdown(
         samples=total,
         waiting=waiting,
-        self_by_layer=[(k, v / total) for k, v in self_layers.most_common()],
-        inclusive_by_layer=[(k, v / total) for k, v in inclusive.most_common()],
-        top_functions=[
-            (name, layer, v / total) for (name, layer), v in functions.most_common(top)
-        ],
+        self_by_layer=shares(self_layers),
+        inclusive_by_layer=shares(layers),
+        top_self=named(self_functions),
+        top_inclusive=named(functions),
     )
 
 

@@ -91,6 +91,7 @@ class Run:
     profile: Breakdown | None = None
     profile_note: str = ""
     profile_path: str = ""
+    litellm_install: str = ""  # how the LiteLLM venv came to be, for the header
 
 
 def _by_name(run: Run) -> dict[str, TargetResult]:
@@ -176,6 +177,7 @@ def to_json(run: Run) -> dict[str, Any]:
         "mode": run.mode,
         "command": run.command,
         "seconds": round(run.seconds, 1),
+        "litellm_install": run.litellm_install,
         "machine": run.machine,
         "plan": run.plan,
         "direct_voice_p99_ms": {str(k): v for k, v in run.direct_voice_p99.items()},
@@ -204,7 +206,8 @@ def to_json(run: Run) -> dict[str, Any]:
             "samples": run.profile.samples,
             "self_by_layer": run.profile.self_by_layer,
             "inclusive_by_layer": run.profile.inclusive_by_layer,
-            "top_functions": run.profile.top_functions,
+            "top_self": run.profile.top_self,
+            "top_inclusive": run.profile.top_inclusive,
             "collapsed_stacks": run.profile_path,
         },
         "profile_note": run.profile_note,
@@ -267,6 +270,27 @@ def _opt(value: float | None) -> str:
     return "-" if value is None else _ms(value)
 
 
+# What some hot functions are, for readers of the profile.
+GLOSSES = {
+    "untilConcludes": "Twisted's retry wrapper around socket send/recv: the client "
+    "leg's system calls",
+    "_SelectorSocketTransport.write": "asyncio's socket write: the upstream leg's "
+    "system call",
+    "XorMaskerNvx.__init__": "autobahn sets up unmasking for every client frame",
+    "XorMaskerNvx.process": "autobahn unmasks the client's frame",
+    "hltype": "autobahn formats a debug-log argument on every frame, even with "
+    "debug logging off",
+    "_qn": "autobahn formats a debug-log argument on every frame, even with debug "
+    "logging off",
+    "Frame.serialize": "websockets builds (and masks) the upstream frame",
+    "_PollLikeSelector.modify": "the reactor re-arms epoll for a socket write",
+}
+
+
+def _gloss(function: str) -> str:
+    return GLOSSES.get(function.split(" (")[0], "")
+
+
 def _profile_section(run: Run) -> list[str]:
     lines = ["## Where the time goes (gateway under Daphne)", ""]
     profile = run.profile
@@ -280,22 +304,35 @@ def _profile_section(run: Run) -> list[str]:
         f"left out of the shares. Collapsed stacks: `{run.profile_path}` "
         "(speedscope or flamegraph.pl draw them). *Self*: the sample's innermost "
         "frame is in that layer, with the C calls it makes (e.g. socket writes). "
-        "*Inclusive*: the layer is anywhere on the stack.",
+        "*Inclusive*: the layer is anywhere in the job the event loop was running "
+        "(above `Handle._run`), so frames every stack shares (the command, the "
+        "reactor) do not count.",
         "",
         "| layer | self | inclusive |",
         "| --- | ---: | ---: |",
     ]
-    inclusive = dict(profile.inclusive_by_layer)
-    for layer, share in profile.self_by_layer:
-        lines.append(f"| {layer} | {share:.1%} | {inclusive.get(layer, 0):.1%} |")
+    own, inclusive = dict(profile.self_by_layer), dict(profile.inclusive_by_layer)
+    for layer in sorted(own.keys() | inclusive.keys(), key=lambda k: -own.get(k, 0)):
+        lines.append(
+            f"| {layer} | {own.get(layer, 0):.1%} | {inclusive.get(layer, 0):.1%} |"
+        )
     lines += [
         "",
         "Top functions by self time:",
         "",
-        "| function | layer | self |",
+        "| function | layer | self | what |",
+        "| --- | --- | ---: | --- |",
+    ]
+    for function, layer, share in profile.top_self:
+        lines.append(f"| `{function}` | {layer} | {share:.1%} | {_gloss(function)} |")
+    lines += [
+        "",
+        "Top functions by inclusive time (the call paths):",
+        "",
+        "| function | layer | inclusive |",
         "| --- | --- | ---: |",
     ]
-    for function, layer, share in profile.top_functions:
+    for function, layer, share in profile.top_inclusive:
         lines.append(f"| `{function}` | {layer} | {share:.1%} |")
     lines.append("")
     if run.profile_note:
@@ -310,7 +347,7 @@ def markdown(run: Run, *, commentary: str = "") -> str:
         "# Benchmark results",
         "",
         f"Run on {run.date} with `{run.command}` ({run.mode} mode, "
-        f"{run.seconds / 60:.1f} min in all, LiteLLM install included when it ran).",
+        f"{run.seconds / 60:.1f} min in all; {run.litellm_install}).",
         "",
         f"Machine: {machine.get('nproc')} CPUs ({machine.get('cpu')}), "
         f"{machine.get('memory')}, Linux {machine.get('kernel')}, "
@@ -377,7 +414,10 @@ def _method_section(run: Run) -> list[str]:
         "- CPU per frame: user+system CPU of the target's process tree from "
         "/proc/PID/stat across the sequential 200 B run (and the throughput run), "
         "divided by frames forwarded, counting both directions (2 per echo). For "
-        "direct the process is the fake upstream itself.",
+        "direct the process is the fake upstream itself, which reads or writes "
+        "each frame once where a relay reads and writes it (so ~2x is the floor "
+        "of any relay against direct). /proc counts in 10 ms ticks: thousands of "
+        "frames keep that under a few percent.",
         f"- Memory: RSS growth (/proc/PID/statm) of the target's process tree with "
         f"{plan['idle_sessions']:,} idle bridged sessions open, divided by the "
         "count, after a 20-session warm-up; measured first, on a fresh process.",
@@ -392,6 +432,10 @@ def _method_section(run: Run) -> list[str]:
         "is shown as `>=N` (bound by the bench, not the target).",
         "- Gateways run with DEBUG off, GATEWAY_LOG_LEVEL=WARNING, SQLite, the "
         "in-memory channel layer, defaults otherwise (key re-check every 5 s per "
-        "session). LiteLLM runs from its own venv with a master key, no database.",
+        "session). LiteLLM runs from its own venv with a master key, no database, "
+        "its defaults otherwise: it decodes and re-encodes every JSON event (text "
+        "comes back re-serialised), ends the session on a binary frame, and dials "
+        "the upstream with websockets' default permessage-deflate, which the fake "
+        "accepts (the gateway and the bare relay run both legs uncompressed).",
         "",
     ]

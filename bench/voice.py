@@ -118,7 +118,7 @@ class VoiceFleet:
                 if self._in_window(sent_ns):
                     self._expected += 1
                 due += INTERVAL
-        except ConnectionClosed:
+        except (ConnectionClosed, OSError):
             self.failed += 1
 
     async def _receive_loop(self, ws: ClientConnection) -> None:

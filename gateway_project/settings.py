@@ -212,6 +212,13 @@ GATEWAY_CHECKPOINT_SECONDS = env.get_number(
 # name marks the rows its previous life left active as interrupted.
 # Default: host:port under rungateway, host:pid otherwise.
 GATEWAY_INSTANCE = env.get_str("GATEWAY_INSTANCE")
+# Under rungateway, a send to a client waits while more than this is buffered
+# for it (backpressure to the upstream); a client that reads nothing for
+# GATEWAY_SLOW_CLIENT_SECONDS is dropped.
+GATEWAY_CLIENT_BUFFER_BYTES = int(
+    env.get_number("GATEWAY_CLIENT_BUFFER_BYTES", 4 * 1024 * 1024, minimum=65536)
+)
+GATEWAY_SLOW_CLIENT_SECONDS = env.get_number("GATEWAY_SLOW_CLIENT_SECONDS", 10.0)
 # On SIGTERM, how long rungateway waits for live sessions to close and finalise.
 GATEWAY_DRAIN_SECONDS = env.get_number("GATEWAY_DRAIN_SECONDS", 10.0, minimum=0)
 GATEWAY_ALLOWED_ORIGINS = env.get_list("GATEWAY_ALLOWED_ORIGINS", "*")

@@ -35,6 +35,7 @@ from realtime.exceptions import (
     GatewayError,
     MessageTooLarge,
     ShuttingDown,
+    SlowClient,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -98,6 +99,14 @@ class Ending:
         return cls(status, close_codes.to_client(code), reason=reason)
 
 
+_SLOW_CLIENT = Ending(
+    SessionStatus.FINISHED,
+    1006,
+    upstream_code=1001,
+    reason="client stopped reading; connection dropped",
+)
+
+
 class SessionLog(logging.LoggerAdapter):
     """Prefixes every line with the session id; never given keys or payloads."""
 
@@ -152,6 +161,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self._subprotocol: str | None = None
         self._accepted = False
         self._client_open = True
+        self._slow_client = False
         self._bridge: asyncio.Task | None = None
         self._ending: Ending | None = None
         self._ended: asyncio.Future | None = None
@@ -455,6 +465,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     )
         except ConnectionClosed:
             pass
+        except SlowClient:
+            # Flagged before the server even queues the disconnect it causes.
+            self._slow_client = True
+            return _SLOW_CLIENT
         except OSError:  # the client is gone (uvicorn raises on a send after it)
             return Ending.by_client(1006)
         return self._upstream_ended()
@@ -472,6 +486,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             )
         elif sent is not None and sent.code == 1011:
             error = UpstreamTimeout("The provider stopped answering pings.")
+        elif sent is not None and sent.code in (1002, 1007):
+            error = UpstreamUnavailable(
+                "The provider sent an invalid WebSocket message.",
+                code="upstream_protocol_error",
+            )
         else:
             error = UpstreamUnavailable("The connection to the provider was lost.")
         return Ending.by_gateway(error, status=SessionStatus.FAILED)
@@ -524,7 +543,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def websocket_disconnect(self, message: dict) -> None:
         """The client closed or vanished: close the upstream, finalise the row."""
         self._client_open = False
-        await self._end(Ending.by_client(message.get("code")))
+        ending = _SLOW_CLIENT if self._slow_client else None
+        await self._end(ending or Ending.by_client(message.get("code")))
         raise StopConsumer()
 
     async def _end(self, ending: Ending) -> None:

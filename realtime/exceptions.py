@@ -102,3 +102,7 @@ class ShuttingDown(GatewayError):
 
     close_code = close_codes.GOING_AWAY
     default_code = "gateway_shutting_down"
+
+
+class SlowClient(ConnectionError):
+    """The client stopped reading and was dropped; nothing more can reach it."""

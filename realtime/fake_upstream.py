@@ -14,6 +14,9 @@ Scripting hooks (not part of OpenAI's API; client events the fake understands):
 - ``{"type": "fake.abort"}``: drop TCP without a close frame.
 - ``{"type": "fake.flood", "count": N, "size": S}``: send N text frames
   ``{"type": "fake.flood", "seq": i, "pad": "xx..."}`` of about S bytes each.
+- ``{"type": "fake.freeze", "seconds": X}``: stop reading the socket (pings go
+  unanswered: a hung provider), then drop the connection after X s (default 3).
+- ``{"type": "fake.garbage"}``: write a frame with a reserved opcode.
 - ``{"type": "fake.sleep", "seconds": X}``: stop reading for X seconds (a stall;
   websockets buffers ``max_queue`` frames, then TCP backpressure applies).
 
@@ -529,6 +532,8 @@ class _Peer:
             "fake.echo": self._echo,
             "fake.close": self._close,
             "fake.abort": self._abort,
+            "fake.freeze": self._freeze,
+            "fake.garbage": self._garbage,
             "fake.flood": self._flood,
             "fake.sleep": self._sleep,
         }
@@ -603,6 +608,25 @@ class _Peer:
     async def _abort(self, event: Event, message: str) -> bool:
         self._connection.transport.abort()
         return True  # the next recv() reports the dropped connection
+
+    async def _freeze(self, event: Event, message: str) -> bool:
+        # Stop reading the socket altogether: pings go unanswered, like a
+        # provider that hangs with its TCP connection still up. A paused socket
+        # cannot see its peer leave, so the freeze ends by dropping it.
+        seconds = event.get("seconds", 3)
+        if not isinstance(seconds, int | float) or not 0 <= seconds <= 60:
+            raise BadClientEvent("invalid_value", "Expected 0 <= seconds <= 60.")
+        self._connection.transport.pause_reading()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._connection.wait_closed()
+        self._connection.transport.abort()
+        return False
+
+    async def _garbage(self, event: Event, message: str) -> bool:
+        # A frame with a reserved opcode (0x3): a protocol error for the peer.
+        self._connection.transport.write(b"\x83\x01x")
+        return True
 
     async def _flood(self, event: Event, message: str) -> bool:
         count = _int_field(event, "count", minimum=0)

@@ -161,17 +161,18 @@ def test_layer_of(path, layer):
 
 
 def test_breakdown_shares_leave_waiting_threads_out():
+    loop = f"BaseEventLoop._run_once ({STDLIB}/asyncio/base_events.py:1)"
+    job = f"{loop};Handle._run ({STDLIB}/asyncio/events.py:80)"
     consumer = f"RealtimeConsumer.websocket_receive ({ROOT}/realtime/consumers.py:9)"
     send = f"Connection.send ({SITE}/websockets/asyncio/connection.py:1)"
     write = f"untilConcludes ({SITE}/twisted/python/util.py:760)"
     epoll = f"EpollSelector.select ({STDLIB}/selectors.py:468)"
-    run = f"BaseEventLoop._run_once ({STDLIB}/asyncio/base_events.py:1)"
     text = "\n".join(
         [
-            f"{run};{consumer};{send} 30",
-            f"{run};{write} 50",
-            f"{run};{consumer} 20",
-            f"{run};{epoll} 100",
+            f"{job};{consumer};{send} 30",
+            f"{loop};{write} 50",  # the reactor's own I/O: no job is running
+            f"{job};{consumer} 20",
+            f"{loop};{epoll} 100",  # waiting: left out
             "garbage line",
         ]
     )
@@ -182,8 +183,18 @@ def test_breakdown_shares_leave_waiting_threads_out():
         "websockets (upstream leg)": 0.3,
         "gateway code": 0.2,
     }
-    inclusive = dict(result.inclusive_by_layer)
-    assert inclusive["asyncio event loop"] == 1.0
-    assert inclusive["gateway code"] == 0.5
-    assert result.top_functions[0] == ("untilConcludes (util.py)",
-                                       "Daphne/Twisted/autobahn", 0.5)  # fmt: skip
+    # Inclusive counts the job above Handle._run, not the loop every stack shares.
+    assert dict(result.inclusive_by_layer) == {
+        "Daphne/Twisted/autobahn": 0.5,
+        "gateway code": 0.5,
+        "websockets (upstream leg)": 0.3,
+    }
+    assert result.top_self[0] == ("untilConcludes (util.py)",
+                                  "Daphne/Twisted/autobahn", 0.5)  # fmt: skip
+    assert ("RealtimeConsumer.websocket_receive (consumers.py)", "gateway code",
+            0.5) in result.top_inclusive  # fmt: skip
+
+
+def test_breakdown_of_nothing():
+    result = breakdown("")
+    assert (result.samples, result.self_by_layer, result.top_self) == (0, [], [])

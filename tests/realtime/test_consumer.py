@@ -419,3 +419,26 @@ async def test_oversized_upstream_message_is_reported(fake_upstream, issue, sett
     await expect_error_and_close(session, code=4413, error_code="message_too_large")
     row = await only_session()
     assert (row.status, row.close_code) == ("failed", 4413)
+
+
+async def test_a_hung_upstream_is_found_by_its_missing_pongs(fake_upstream, issue, settings):
+    settings.GATEWAY_PING_INTERVAL = 0.3
+    settings.GATEWAY_PING_TIMEOUT = 0.3
+    issued = await issue(fake_upstream.url)
+    session = await open_session(issued.token)
+    await session.receive_json_from()
+    await session.send_json_to({"type": "fake.freeze"})
+    await expect_error_and_close(session, code=4504, error_code="upstream_timeout")
+    row = await only_session()
+    assert (row.status, row.close_code) == ("failed", 4504)
+
+
+async def test_an_invalid_upstream_frame_is_reported(fake_upstream, issue):
+    issued = await issue(fake_upstream.url)
+    session = await open_session(issued.token)
+    await session.receive_json_from()
+    await session.send_json_to({"type": "fake.garbage"})
+    await expect_error_and_close(
+        session, code=4502, error_code="upstream_protocol_error"
+    )
+    assert (await only_session()).status == "failed"

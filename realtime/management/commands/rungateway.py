@@ -57,6 +57,8 @@ class Command(BaseCommand):
             websocket_handshake_timeout=5,
             application_close_timeout=10,
             drain_timeout=settings.GATEWAY_DRAIN_SECONDS,
+            client_buffer_bytes=settings.GATEWAY_CLIENT_BUFFER_BYTES,
+            slow_client_timeout=settings.GATEWAY_SLOW_CLIENT_SECONDS,
             verbosity=options["verbosity"],
             server_name="realtime-gateway",
         ).run()

@@ -1,0 +1,56 @@
+"""How much of everything a run does: the full plan and the quick smoke plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much of everything to do."""
+
+    small_count: int
+    audio_count: int
+    mib_count: int
+    throughput_sessions: int
+    throughput_seconds: float
+    idle_sessions: int
+    setup_sequential: int
+    setup_concurrent: int
+    voice_start: int
+    voice_limit: int
+    voice_seconds: float
+    profile_seconds: int
+    workload_timeout: float  # seconds any one workload may take
+
+
+FULL = Plan(
+    small_count=2000,
+    audio_count=2000,
+    mib_count=40,
+    throughput_sessions=20,
+    throughput_seconds=2.0,
+    idle_sessions=1000,
+    setup_sequential=100,
+    setup_concurrent=200,
+    voice_start=25,
+    voice_limit=1600,
+    voice_seconds=3.0,
+    profile_seconds=10,
+    workload_timeout=90.0,
+)
+QUICK = Plan(
+    small_count=300,
+    audio_count=200,
+    mib_count=5,
+    throughput_sessions=20,
+    throughput_seconds=1.0,
+    idle_sessions=100,
+    setup_sequential=20,
+    setup_concurrent=40,
+    voice_start=25,
+    voice_limit=50,
+    voice_seconds=1.5,
+    profile_seconds=3,
+    workload_timeout=45.0,
+)
