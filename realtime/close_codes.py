@@ -17,6 +17,7 @@ MESSAGE_TOO_LARGE = 4413  # a frame over GATEWAY_MAX_MESSAGE_BYTES, either leg
 TOO_MANY = 4429  # over a limit of the key, or the upstream rate-limits
 GATEWAY_FAULT = 4500  # a bug or fault in the gateway itself
 UPSTREAM_FAILED = 4502  # upstream unreachable, refusing or failing
+UNAVAILABLE = 4503  # the gateway cannot check keys (its database is down)
 UPSTREAM_TIMEOUT = 4504  # upstream did not answer in time
 
 # What websockets (the upstream client) accepts to send besides 3000-4999.

@@ -34,6 +34,7 @@ from realtime.exceptions import (
     AccessDenied,
     GatewayError,
     MessageTooLarge,
+    ServiceUnavailable,
     ShuttingDown,
     SlowClient,
     UpstreamTimeout,
@@ -56,6 +57,9 @@ logger = logging.getLogger(__name__)
 
 # A key refused after the upstream opened (a model named in-band, say).
 _REFUSED_LATE = SessionStatus.REJECTED
+# Pauses between attempts to write a session's final row (None: give up); the
+# total stays well inside Daphne's application close timeout (10 s).
+_FINALISE_RETRIES = (0.5, 1.0, 2.0, None)
 # How long ending a session waits for its tasks to stop.
 _STOP_TIMEOUT = 2.0
 # Upstream close codes that mean the provider failed rather than ended normally.
@@ -125,8 +129,8 @@ def _query_with_route(scope: dict) -> bytes:
     return query + b"&" + extra if query else extra
 
 
-def _keys_unavailable() -> UpstreamUnavailable:
-    return UpstreamUnavailable(
+def _keys_unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable(
         "The gateway cannot check keys right now; try again shortly.",
         code="keys_unavailable",
     )
@@ -619,24 +623,34 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if self._session_id is None:
             return
         error = ending.error.message if ending.error is not None else ending.reason
-        try:
-            await database_sync_to_async(services.session_finish)(
-                session_id=self._session_id,
-                status=ending.status,
-                close_code=ending.close_code,
-                close_reason=ending.reason,
-                error=error,
-                counters=self._meter.snapshot(),
-                usage=self._provider.usage,
-                model=self._provider.model,
-                provider_kind=self._provider_kind,
-            )
-        except DatabaseError:
-            self._log.error(
-                "could not finalise the session row; counters lost: %s",
-                self._meter.snapshot(),
-                exc_info=True,
-            )
+        finish = database_sync_to_async(services.session_finish)
+        for attempt, pause in enumerate(_FINALISE_RETRIES, start=1):
+            try:
+                await finish(
+                    session_id=self._session_id,
+                    status=ending.status,
+                    close_code=ending.close_code,
+                    close_reason=ending.reason,
+                    error=error,
+                    counters=self._meter.snapshot(),
+                    usage=self._provider.usage,
+                    model=self._provider.model,
+                    provider_kind=self._provider_kind,
+                )
+                break
+            except DatabaseError:
+                if pause is None:  # out of attempts: say exactly what is lost
+                    self._log.error(
+                        "could not finalise the session row after %d attempts; "
+                        "lost: status=%s %s %s",
+                        attempt,
+                        ending.status,
+                        self._meter.snapshot(),
+                        self._provider.usage.as_fields(),
+                    )
+                    break
+                self._log.warning("database unavailable; retrying the session row")
+                await asyncio.sleep(pause)
         metrics.session_ended(
             provider=self._provider_slug,
             status=ending.status,

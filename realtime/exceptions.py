@@ -7,6 +7,7 @@ GatewayError                      4500 server_error
  +-- LimitExceeded                4429 invalid_request_error
  +-- MessageTooLarge              4413 invalid_request_error
  +-- UpstreamUnavailable          4502 server_error
+ +-- ServiceUnavailable           4503 server_error
  +-- UpstreamTimeout              4504 server_error
  +-- ShuttingDown                 4001 server_error
 
@@ -88,6 +89,13 @@ class UpstreamUnavailable(GatewayError):
 
     close_code = close_codes.UPSTREAM_FAILED
     default_code = "upstream_unavailable"
+
+
+class ServiceUnavailable(GatewayError):
+    """The gateway cannot serve new sessions right now (its database is down)."""
+
+    close_code = close_codes.UNAVAILABLE
+    default_code = "service_unavailable"
 
 
 class UpstreamTimeout(GatewayError):

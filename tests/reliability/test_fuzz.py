@@ -19,7 +19,7 @@ import string
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from keys.values import Secret
@@ -193,6 +193,9 @@ SPOTS = ("header", "bearer", "protocol", "query")
 def test_a_presented_key_never_reaches_what_goes_upstream(
     data, key, with_places, spots, noise_headers, noise_protocols, noise_query
 ):
+    # Noise holding the key itself would be a key in a place that is not one.
+    assume(not any(key in protocol for protocol in noise_protocols))
+    assume(not any(key in name or key in value for name, value in noise_query))
     places = PROVIDER_PLACES if with_places else KeyPlaces()
     header_list = list(noise_headers)
     offered = list(noise_protocols)
