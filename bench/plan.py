@@ -35,7 +35,7 @@ FULL = Plan(
     setup_concurrent=200,
     voice_start=25,
     voice_limit=1600,
-    voice_seconds=3.0,
+    voice_seconds=4.0,
     profile_seconds=10,
     workload_timeout=90.0,
 )

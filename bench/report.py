@@ -351,7 +351,8 @@ def markdown(run: Run, *, commentary: str = "") -> str:
         "",
         f"Machine: {machine.get('nproc')} CPUs ({machine.get('cpu')}), "
         f"{machine.get('memory')}, Linux {machine.get('kernel')}, "
-        f"Python {machine.get('python')}; {machine.get('versions')}. The client, "
+        f"Python {machine.get('python')}; {machine.get('versions')}. Gateway at "
+        f"{machine.get('gateway')}. The client, "
         "the fake upstream and the target each run in their own process on the "
         "same two cores, all on 127.0.0.1.",
         "",

@@ -17,6 +17,7 @@ import importlib.metadata
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -95,7 +96,27 @@ def _machine() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "versions": ", ".join(versions),
+        "gateway": _gateway_revision(),
     }
+
+
+def _gateway_revision() -> str:
+    """The commit measured, and whether the gateway's code differed from it."""
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+
+    try:
+        head = git("rev-parse", "--short", "HEAD").stdout.strip()
+        paths = ["realtime", "keys", "gateway_project", "requirements.txt"]
+        dirty = git("diff", "--quiet", "HEAD", "--", *paths).returncode != 0
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown revision"
+    if not head:
+        return "unknown revision"
+    return f"commit {head}" + (" with uncommitted gateway changes" if dirty else "")
 
 
 @dataclass

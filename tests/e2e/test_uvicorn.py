@@ -59,3 +59,25 @@ async def test_a_session_under_uvicorn(uvicorn, fake_upstream, issue):
 async def test_refusal_under_uvicorn(uvicorn, fake_upstream):
     ws = await open_client(uvicorn.ws_url, token="vk_" + "y" * 43)
     await expect_refusal(ws, code=4401, error_code="invalid_api_key")
+
+
+async def test_sigterm_under_uvicorn_finalises_rows(
+    gateway_env, tmp_path, fake_upstream, issue
+):
+    gateway = GatewayProcess.start(gateway_env, log_dir=tmp_path, server="uvicorn")
+    try:
+        issued = await issue(fake_upstream.url)
+        ws = await open_client(gateway.ws_url, token=issued.token)
+        await receive_event(ws)
+        stopping = asyncio.get_running_loop().run_in_executor(None, gateway.stop)
+        async with asyncio.timeout(15):
+            await ws.wait_closed()
+        # uvicorn re-raises SIGTERM after its graceful shutdown (-15); -9 would
+        # mean stop() had to kill it.
+        assert await stopping in (0, -15)
+    finally:
+        gateway.stop()
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert row.status == "finished"
+    assert row.close_code == 1012  # uvicorn's "service restart"
+    await fake_upstream.wait_closed_count(1)

@@ -421,7 +421,9 @@ async def test_oversized_upstream_message_is_reported(fake_upstream, issue, sett
     assert (row.status, row.close_code) == ("failed", 4413)
 
 
-async def test_a_hung_upstream_is_found_by_its_missing_pongs(fake_upstream, issue, settings):
+async def test_a_hung_upstream_is_found_by_its_missing_pongs(
+    fake_upstream, issue, settings
+):
     settings.GATEWAY_PING_INTERVAL = 0.3
     settings.GATEWAY_PING_TIMEOUT = 0.3
     issued = await issue(fake_upstream.url)

@@ -17,15 +17,13 @@ import random
 import re
 import string
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
+from realtime.fake_upstream import FakeRealtimeServer
 from realtime.models import RealtimeSession
-from tests.support.events import USER_TEXT
 from tests.e2e.helpers import (
     converse,
     expect_refusal,
@@ -33,6 +31,8 @@ from tests.e2e.helpers import (
     receive_event,
     wait_for_row,
 )
+from tests.reliability.helpers import http_get, rss_kib
+from tests.support.events import USER_TEXT
 
 pytestmark = [
     pytest.mark.e2e,
@@ -41,21 +41,6 @@ pytestmark = [
 ]
 
 URL_SAFE = string.ascii_letters + string.digits + "-_"
-
-
-def rss_kib(pid: int) -> int:
-    """The resident set size of process `pid`, in KiB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^VmRSS:\s+(\d+) kB$", status, re.MULTILINE).group(1))
-
-
-def http_get(url: str) -> tuple[int, bytes]:
-    """Status and body of a GET, error statuses included."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 async def healthy(gateway) -> None:
@@ -122,7 +107,7 @@ async def test_malformed_frames_are_forwarded_and_the_session_goes_on(
         answer = await receive_event(ws)
         assert answer["type"] == "error", answer
         assert answer["error"]["code"] in ("invalid_json", "missing_type")
-    garbage = [b"\x00", b"\xff\xfe\xfd", os.urandom(4096), b"{\"type\":\"fake.echo\"}"]
+    garbage = [b"\x00", b"\xff\xfe\xfd", os.urandom(4096), b'{"type":"fake.echo"}']
     for data in garbage:
         await ws.send(data)
         async with asyncio.timeout(10):
@@ -163,6 +148,38 @@ async def test_invalid_utf8_in_a_text_frame_ends_only_that_session(
     await still_serving(daphne, fake_upstream, issue, name="after-bad-utf8")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: realtime/events.py:71 decode_event() catches only ValueError; a "
+        "valid JSON frame nested ~1000 deep makes json.loads raise RecursionError "
+        "in CartesiaSession.client_text (realtime/providers/cartesia.py:44), "
+        "which escapes websocket_receive (realtime/consumers.py:382): the "
+        "consumer logs 'gateway fault' with a traceback, sends gateway_error and "
+        "closes 4500, marking the row failed, instead of forwarding the frame"
+    ),
+)
+async def test_deeply_nested_json_is_not_a_gateway_fault(daphne, issue):
+    # Cartesia sessions read every client frame (model_id, transcript).
+    async with FakeRealtimeServer() as cartesia:
+        issued = await issue(cartesia.url, kind="cartesia")
+        ws = await open_client(daphne.ws_url, token=issued.token)
+        await receive_event(ws)
+        logged = len(daphne.log())
+        deep = '{"transcript":"hi","x":' + "[" * 3000 + "]" * 3000 + "}"
+        await ws.send(deep)  # valid JSON, 6 KB
+        # Forwarded, the fake upstream cannot parse it either and closes (1011).
+        events = []
+        with contextlib.suppress(ConnectionClosed):
+            async with asyncio.timeout(10):
+                while True:
+                    events.append(json.loads(await ws.recv()))
+        row = await wait_for_row(virtual_key_name=issued.name)
+    assert ws.close_code != 4500, events
+    assert row.close_code != 4500
+    assert "gateway fault" not in daphne.log()[logged:]
+
+
 FLOOD = 5_000
 
 
@@ -201,17 +218,38 @@ async def test_a_burst_of_tiny_frames_is_forwarded_in_order(
 # --- handshakes ---------------------------------------------------------------------
 
 
+UNKNOWN_PATHS = ("/v1/nope", "/", "/v1/realtime/extra", "/admin/")
+
+
 async def test_an_unknown_websocket_path_is_refused(daphne, fake_upstream, issue):
     issued = await issue(fake_upstream.url)
-    for path in ("/v1/nope", "/", "/v1/realtime/extra", "/admin/"):
+    for path in UNKNOWN_PATHS:
         url = f"ws://127.0.0.1:{daphne.port}{path}"
-        with pytest.raises((InvalidHandshake, ConnectionClosed, OSError)):
-            ws = await open_client(url, token=issued.token)
-            # Should the handshake pass, the server must close at once.
-            async with asyncio.timeout(10):
-                await ws.recv()
+        with pytest.raises(InvalidStatus) as caught:
+            await open_client(url, token=issued.token)
+        assert caught.value.response.status_code >= 400
+    assert daphne.process.poll() is None
     assert fake_upstream.handshakes == []
     await still_serving(daphne, fake_upstream, issue, name="after-bad-path")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: gateway_project/asgi.py:27 routes WebSockets with a bare "
+        "URLRouter(websocket_urlpatterns); for an unmatched path channels raises "
+        "ValueError('No route found for path ...'), Daphne logs it at ERROR with a "
+        "traceback ('Exception inside application') and answers HTTP 500 about 1 s "
+        "later: a client's mistake (or a scanner) reads as a server fault and "
+        "floods the log"
+    ),
+)
+async def test_an_unknown_websocket_path_is_a_client_error(daphne):
+    logged = len(daphne.log())
+    with pytest.raises(InvalidStatus) as caught:
+        await open_client(f"ws://127.0.0.1:{daphne.port}/v1/nope", headers={})
+    assert 400 <= caught.value.response.status_code < 500, caught.value
+    assert "Exception inside application" not in daphne.log()[logged:]
 
 
 @pytest.mark.parametrize(
@@ -256,10 +294,10 @@ async def test_oversized_handshakes_are_refused_and_others_still_served(
         headers.update({f"X-Many-{i}": "v" for i in range(1000)})
     else:
         query += "&pad=" + "a" * (64 * 1024)
-    with pytest.raises((InvalidHandshake, ConnectionClosed, OSError)) as caught:
-        ws = await open_client(daphne.ws_url, headers=headers, query=query)
-        async with asyncio.timeout(10):
-            await ws.recv()
+    # Twisted answers 400 to too many headers and drops the connection on a
+    # line over its 16 KiB limit: either way, no WebSocket and no server error.
+    with pytest.raises((InvalidStatus, InvalidMessage)) as caught:
+        await open_client(daphne.ws_url, headers=headers, query=query)
     if isinstance(caught.value, InvalidStatus):
         assert 400 <= caught.value.response.status_code < 500, caught.value
     assert daphne.process.poll() is None
@@ -268,10 +306,13 @@ async def test_oversized_handshakes_are_refused_and_others_still_served(
 
 
 BAD_KEY_HANDSHAKES = 2_000
+WARM_UP = 500
 WORKERS = 4
-# Each refused handshake allocates a consumer, its scope and Twisted's protocol
-# objects: several KiB at the least. Were any of that kept, 2,000 of them would
-# show up as well over 20 MiB; allocator noise (arenas, free lists) is a few MiB.
+# What a refused handshake allocates (Twisted's and autobahn's protocol objects,
+# the ASGI scope, the consumer and its task) weighs more than 10 KiB; were it
+# kept, 2,000 refusals would add well over 20 MiB. Measured: +3 to +9 MiB over
+# the first 2,000 after the warm-up (thread-pool database connections and
+# malloc arenas coming into use), then flat over 10,000 more.
 RSS_GROWTH_BOUND_KIB = 20 * 1024
 
 
@@ -279,43 +320,71 @@ def bad_keys(real: str, rng: random.Random):
     """Ways to present a key that is not one, each refused with 4401."""
     near = real[:-1] + ("A" if real[-1] != "A" else "B")
     forged = "vk_" + "".join(rng.choice(URL_SAFE) for _ in range(43))
+    bearer = {"Authorization": f"Bearer {near}"}
     while True:
-        yield {"token": near}, "invalid_api_key"
-        yield {"token": forged}, "invalid_api_key"
-        yield {"headers": {"x-portkey-virtual-key": "sk-" + "0" * 48}}, "invalid_api_key"
-        yield {"headers": {}, "subprotocols": ["realtime", f"x-portkey-api-key.{near}"]}, "invalid_api_key"
-        yield {"headers": {}, "query": f"model=gpt-realtime&virtual_key={forged}"}, "invalid_api_key"
+        yield {"headers": bearer}, "invalid_api_key"
+        yield {"headers": {"Authorization": f"Bearer {forged}"}}, "invalid_api_key"
+        yield (
+            {"headers": {"x-portkey-virtual-key": "sk-" + "0" * 48}},
+            "invalid_api_key",
+        )
+        yield (
+            {"subprotocols": ["realtime", f"x-portkey-api-key.{near}"]},
+            "invalid_api_key",
+        )
+        yield {"query": f"virtual_key={forged}"}, "invalid_api_key"
         yield {"headers": {"Authorization": "Bearer"}}, "missing_api_key"
 
 
 async def refuse_all(url: str, attempts: list[tuple[dict, str]]) -> None:
+    """Present each bad key in turn; each gets its error event, then 4401."""
     for options, error_code in attempts:
-        ws = await open_client(url, **options)
+        query = options.get("query", "model=gpt-realtime")
+        ws = await connect(
+            f"{url}?{query}",
+            additional_headers=options.get("headers", {}),
+            subprotocols=options.get("subprotocols"),
+            ping_interval=None,  # a refusal takes milliseconds
+            open_timeout=10,
+            compression=None,
+        )
         await expect_refusal(ws, code=4401, error_code=error_code)
 
 
+async def refused_total(gateway) -> int:
+    """The gateway's count of handshakes refused with 4401, from /metrics."""
+    _, body = await asyncio.to_thread(http_get, f"{gateway.http_url}/metrics")
+    pattern = r'^gateway_handshakes_refused_total\{code="(?:invalid|missing)_api_key"\} (\d+)$'
+    return sum(int(n) for n in re.findall(pattern, body.decode(), re.MULTILINE))
+
+
+async def refuse_concurrently(url: str, attempts: list[tuple[dict, str]]) -> None:
+    """`attempts` over WORKERS connections at a time; one failure stops them all."""
+    async with asyncio.TaskGroup() as group:
+        for i in range(WORKERS):
+            group.create_task(refuse_all(url, attempts[i::WORKERS]))
+
+
+@pytest.mark.timeout(120)
 async def test_thousands_of_bad_keys_are_refused_without_growing_the_gateway(
     daphne, fake_upstream, issue
 ):
     issued = await issue(fake_upstream.url)
     keys = bad_keys(issued.token, random.Random(4401))
-    warm_up = [next(keys) for _ in range(200)]
-    attempts = [next(keys) for _ in range(BAD_KEY_HANDSHAKES)]
-
-    await asyncio.gather(
-        *(refuse_all(daphne.ws_url, warm_up[i::WORKERS]) for i in range(WORKERS))
-    )
+    await refuse_concurrently(daphne.ws_url, [next(keys) for _ in range(WARM_UP)])
+    counted = await refused_total(daphne)
     before = rss_kib(daphne.process.pid)
+
     started = time.monotonic()
-    async with asyncio.timeout(45):
-        await asyncio.gather(
-            *(refuse_all(daphne.ws_url, attempts[i::WORKERS]) for i in range(WORKERS))
-        )
+    async with asyncio.timeout(90):
+        attempts = [next(keys) for _ in range(BAD_KEY_HANDSHAKES)]
+        await refuse_concurrently(daphne.ws_url, attempts)
     elapsed = time.monotonic() - started
     after = rss_kib(daphne.process.pid)
 
     assert fake_upstream.handshakes == []
     assert await RealtimeSession.objects.acount() == 0  # unknown keys leave no row
+    assert await refused_total(daphne) - counted == BAD_KEY_HANDSHAKES
     assert after - before < RSS_GROWTH_BOUND_KIB, (before, after)
     print(
         f"{BAD_KEY_HANDSHAKES} bad-key handshakes in {elapsed:.1f} s; gateway RSS "

@@ -275,9 +275,7 @@ def open_session(
         dialect=fields.get("dialect", "ga"),
     )
     model = adapter.handshake_model(query, options) or ""
-    session = adapter.open_session(
-        model=model, request=request, allowed_models=allowed
-    )
+    session = adapter.open_session(model=model, request=request, allowed_models=allowed)
     return session, translating
 
 
@@ -405,7 +403,9 @@ shaped_events = st.one_of(
     ),
     # Gemini (its messages carry no type; a stray one is harmless)
     st.builds(lambda usage: {"usageMetadata": usage}, some(gemini_usage)),
-    st.builds(lambda setup: {"setup": setup}, some(optional(model=st.sampled_from(MODELS)))),
+    st.builds(
+        lambda setup: {"setup": setup}, some(optional(model=st.sampled_from(MODELS)))
+    ),
     # Cartesia
     event("chunk", data=some(audio_payloads), context_id=some(contexts)),
     event("done", done=st.booleans(), context_id=some(contexts)),
@@ -416,7 +416,9 @@ shaped_events = st.one_of(
         context_id=some(contexts),
         output_format=some(
             optional(
-                encoding=st.sampled_from(["pcm_s16le", "pcm_f32le", "pcm_mulaw", "mp3"]),
+                encoding=st.sampled_from(
+                    ["pcm_s16le", "pcm_f32le", "pcm_mulaw", "mp3"]
+                ),
                 sample_rate=numbers,
             )
         ),
@@ -594,7 +596,7 @@ def audio_message(variant: str, payload: object) -> str:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "BUG: realtime/audio.py base64_size() returns -1 for a padding-only "
+        "BUG: realtime/audio.py:21 base64_size() returns -1 for a padding-only "
         "payload ('=' or '=='): len*3//4 - padding, so audio_returned() adds "
         "negative audio_seconds for a Cartesia chunk or an ElevenLabs audio message"
     ),
@@ -615,7 +617,7 @@ def test_audio_seconds_never_go_negative(variant, payload):
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "BUG: realtime/audio.py named_format_bytes_per_second() parses format "
+        "BUG: realtime/audio.py:34 named_format_bytes_per_second() parses format "
         "numbers with int(), which accepts a sign: 'pcm_-16000' (a client's "
         "ElevenLabs ?output_format=, or an agent's announced format) gives "
         "-32000 bytes/s, so every audio message adds negative audio_seconds"
@@ -657,9 +659,9 @@ def nested(depth: int) -> str:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "BUG: realtime/events.py decode_event() catches only ValueError, but "
+        "BUG: realtime/events.py:71 decode_event() catches only ValueError, but "
         "json.loads raises RecursionError on valid JSON nested ~1000 deep (so "
-        "does realtime/providers/google.py upstream_bytes); client_text and "
+        "does realtime/providers/google.py:102 upstream_bytes); client_text and "
         "upstream_text then raise RecursionError, which the consumer reports as "
         "a 'gateway fault' and closes the session with 4500 instead of "
         "forwarding the frame"

@@ -69,17 +69,10 @@ class GatewayProcess:
         extra_args: tuple[str, ...] = (),
     ) -> GatewayProcess:
         port = free_port()
-        if server == "daphne":
-            command = [
-                sys.executable, "manage.py", "rungateway", "--port", str(port),
-                *extra_args,
-            ]  # fmt: skip
-        else:
-            command = [
-                sys.executable, "-m", "uvicorn", "gateway_project.asgi:application",
-                "--host", "127.0.0.1", "--port", str(port),
-                "--ws-max-size", str(16 * 1024 * 1024), "--log-level", "warning",
-            ]  # fmt: skip
+        command = [
+            sys.executable, "manage.py", "rungateway", "--port", str(port),
+            "--server", server, *extra_args,
+        ]  # fmt: skip
         log_path = log_dir / f"{server}-{port}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(

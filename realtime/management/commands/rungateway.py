@@ -24,44 +24,40 @@ _SERVER_SLACK_BYTES = 1024 * 1024
 
 class Command(BaseCommand):
     help = (
-        "Run the gateway under Daphne with its settings applied; SIGTERM drains "
-        "live sessions (error event, close 4001, rows finalised) before exiting."
+        "Run the gateway with its settings applied, under Daphne (the default) "
+        "or uvicorn with uvloop (the fastest: see bench/RESULTS.md). Under "
+        "Daphne, SIGTERM drains live sessions (error event, close 4001)."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address to bind.")
         parser.add_argument("--port", type=int, default=8000, help="Port to bind.")
         parser.add_argument(
+            "--server",
+            choices=["daphne", "uvicorn"],
+            default="daphne",
+            help="uvicorn (with uvloop) is faster; daphne is the default.",
+        )
+        parser.add_argument(
             "--tls-cert", help="PEM certificate chain: serve wss:// and https://."
         )
         parser.add_argument("--tls-key", help="PEM private key for --tls-cert.")
 
     def handle(self, *args, host: str, port: int, **options) -> None:
-        endpoint = _endpoint(host, port, options["tls_cert"], options["tls_key"])
+        cert, key = options["tls_cert"], options["tls_key"]
+        endpoint = _endpoint(host, port, cert, key)
         set_instance_name(f"{socket.gethostname()}:{port}")
         self._sweep()
-        server_limit = settings.GATEWAY_MAX_MESSAGE_BYTES + _SERVER_SLACK_BYTES
-        secure = "s" if options["tls_cert"] else ""
+        secure = "s" if cert else ""
         self.stdout.write(
-            f"Realtime gateway on ws{secure}://{host}:{port}/v1/realtime "
+            f"Realtime gateway ({options['server']}) on "
+            f"ws{secure}://{host}:{port}/v1/realtime "
             f"(admin: http{secure}://{host}:{port}/admin/)"
         )
-        GatewayServer(
-            application=get_default_application(),
-            endpoints=[endpoint],
-            websocket_max_message_size=server_limit,
-            websocket_max_frame_size=server_limit,
-            ping_interval=settings.GATEWAY_PING_INTERVAL,
-            ping_timeout=settings.GATEWAY_PING_TIMEOUT,
-            websocket_timeout=-1,  # sessions may be long; the provider caps them
-            websocket_handshake_timeout=5,
-            application_close_timeout=10,
-            drain_timeout=settings.GATEWAY_DRAIN_SECONDS,
-            client_buffer_bytes=settings.GATEWAY_CLIENT_BUFFER_BYTES,
-            slow_client_timeout=settings.GATEWAY_SLOW_CLIENT_SECONDS,
-            verbosity=options["verbosity"],
-            server_name="realtime-gateway",
-        ).run()
+        if options["server"] == "uvicorn":
+            _run_uvicorn(host, port, cert, key)
+        else:
+            _run_daphne(endpoint, options["verbosity"])
 
     def _sweep(self) -> None:
         """Mark rows an earlier life of this instance (or a dead peer) left active."""
@@ -73,6 +69,51 @@ class Command(BaseCommand):
         )
         if count:
             logger.warning("marked %d session(s) left active as interrupted", count)
+
+
+def _run_daphne(endpoint: str, verbosity: int) -> None:
+    """Daphne, through GatewayServer (graceful drain, client flow control)."""
+    server_limit = settings.GATEWAY_MAX_MESSAGE_BYTES + _SERVER_SLACK_BYTES
+    GatewayServer(
+        application=get_default_application(),
+        endpoints=[endpoint],
+        websocket_max_message_size=server_limit,
+        websocket_max_frame_size=server_limit,
+        ping_interval=settings.GATEWAY_PING_INTERVAL,
+        ping_timeout=settings.GATEWAY_PING_TIMEOUT,
+        websocket_timeout=-1,  # sessions may be long; the provider caps them
+        websocket_handshake_timeout=5,
+        application_close_timeout=10,
+        drain_timeout=settings.GATEWAY_DRAIN_SECONDS,
+        client_buffer_bytes=settings.GATEWAY_CLIENT_BUFFER_BYTES,
+        slow_client_timeout=settings.GATEWAY_SLOW_CLIENT_SECONDS,
+        verbosity=verbosity,
+        server_name="realtime-gateway",
+    ).run()
+
+
+def _run_uvicorn(host: str, port: int, cert: str | None, key: str | None) -> None:
+    """uvicorn with uvloop. Its websockets transport waits on a slow client by
+    itself (backpressure); on SIGTERM it closes sessions with 1012, and every
+    row is still finalised."""
+    import uvicorn
+
+    uvicorn.run(
+        "gateway_project.asgi:application",
+        host=host,
+        port=port,
+        loop="uvloop",
+        ws="websockets",
+        ws_max_size=settings.GATEWAY_MAX_MESSAGE_BYTES + _SERVER_SLACK_BYTES,
+        ws_ping_interval=settings.GATEWAY_PING_INTERVAL,
+        ws_ping_timeout=settings.GATEWAY_PING_TIMEOUT,
+        ws_per_message_deflate=False,
+        lifespan="off",
+        timeout_graceful_shutdown=int(settings.GATEWAY_DRAIN_SECONDS) or None,
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+        log_level="warning",
+    )
 
 
 def _endpoint(host: str, port: int, cert: str | None, key: str | None) -> str:
