@@ -18,7 +18,7 @@ def base64_size(encoded: str) -> int:
     if length == 0:
         return 0
     padding = encoded.count("=", max(length - 2, 0))
-    return length * 3 // 4 - padding
+    return max(length * 3 // 4 - padding, 0)
 
 
 def raw_bytes_per_second(encoding: str, sample_rate: int) -> int:
@@ -30,10 +30,9 @@ def named_format_bytes_per_second(name: str) -> int:
     """Bytes per second of an ElevenLabs-style format name (pcm_16000,
     ulaw_8000, mp3_44100_128, opus_48000_64); 0 when unknown."""
     parts = name.split("_")
-    try:
-        numbers = [int(part) for part in parts[1:]]
-    except ValueError:
+    if not all(part.isdigit() for part in parts[1:]):  # no signs, no junk
         return 0
+    numbers = [int(part) for part in parts[1:]]
     codec = parts[0]
     if codec == "pcm" and len(numbers) == 1:
         return numbers[0] * 2

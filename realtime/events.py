@@ -69,6 +69,6 @@ def decode_event(text: str) -> dict | None:
     """A JSON object from a text frame, or None when it is not one."""
     try:
         event = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested absurdly deep
         return None
     return event if isinstance(event, dict) else None

@@ -8,9 +8,17 @@ voice_id) join the query.
 
 from __future__ import annotations
 
-from django.urls import path
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.urls import path, re_path
 
 from realtime.consumers import RealtimeConsumer
+
+
+class UnknownPath(AsyncWebsocketConsumer):
+    """Any other path: refuse the handshake (HTTP 403), quietly."""
+
+    async def connect(self) -> None:
+        await self.close()
 
 consumer = RealtimeConsumer.as_asgi()
 
@@ -30,4 +38,5 @@ websocket_urlpatterns = [
     # ElevenLabs: text-to-speech and agents
     path("v1/text-to-speech/<str:voice_id>/stream-input", consumer),
     path("v1/convai/conversation", consumer),
+    re_path(r"", UnknownPath.as_asgi()),
 ]

@@ -100,7 +100,7 @@ class GeminiLiveSession(ProviderSession):
         if b'"usageMetadata"' in data:
             try:
                 event = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return data
             self._add_usage(event if isinstance(event, dict) else None)
         return data

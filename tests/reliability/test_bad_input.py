@@ -148,17 +148,6 @@ async def test_invalid_utf8_in_a_text_frame_ends_only_that_session(
     await still_serving(daphne, fake_upstream, issue, name="after-bad-utf8")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: realtime/events.py:71 decode_event() catches only ValueError; a "
-        "valid JSON frame nested ~1000 deep makes json.loads raise RecursionError "
-        "in CartesiaSession.client_text (realtime/providers/cartesia.py:44), "
-        "which escapes websocket_receive (realtime/consumers.py:382): the "
-        "consumer logs 'gateway fault' with a traceback, sends gateway_error and "
-        "closes 4500, marking the row failed, instead of forwarding the frame"
-    ),
-)
 async def test_deeply_nested_json_is_not_a_gateway_fault(daphne, issue):
     # Cartesia sessions read every client frame (model_id, transcript).
     async with FakeRealtimeServer() as cartesia:
@@ -233,17 +222,6 @@ async def test_an_unknown_websocket_path_is_refused(daphne, fake_upstream, issue
     await still_serving(daphne, fake_upstream, issue, name="after-bad-path")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: gateway_project/asgi.py:27 routes WebSockets with a bare "
-        "URLRouter(websocket_urlpatterns); for an unmatched path channels raises "
-        "ValueError('No route found for path ...'), Daphne logs it at ERROR with a "
-        "traceback ('Exception inside application') and answers HTTP 500 about 1 s "
-        "later: a client's mistake (or a scanner) reads as a server fault and "
-        "floods the log"
-    ),
-)
 async def test_an_unknown_websocket_path_is_a_client_error(daphne):
     logged = len(daphne.log())
     with pytest.raises(InvalidStatus) as caught:

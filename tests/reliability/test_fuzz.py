@@ -593,14 +593,6 @@ def audio_message(variant: str, payload: object) -> str:
     return json.dumps({"type": "audio", "audio_event": {"audio_base_64": payload}})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: realtime/audio.py:21 base64_size() returns -1 for a padding-only "
-        "payload ('=' or '=='): len*3//4 - padding, so audio_returned() adds "
-        "negative audio_seconds for a Cartesia chunk or an ElevenLabs audio message"
-    ),
-)
 @BOUNDED
 @example(variant="elevenlabs/tts", payload="=")
 @example(variant="cartesia", payload="==")
@@ -614,15 +606,6 @@ def test_audio_seconds_never_go_negative(variant, payload):
     assert session.usage.audio_seconds >= 0, (payload, session.usage)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: realtime/audio.py:34 named_format_bytes_per_second() parses format "
-        "numbers with int(), which accepts a sign: 'pcm_-16000' (a client's "
-        "ElevenLabs ?output_format=, or an agent's announced format) gives "
-        "-32000 bytes/s, so every audio message adds negative audio_seconds"
-    ),
-)
 @BOUNDED
 @example(source="client", output_format="pcm_-16000")
 @example(source="upstream", output_format="mp3_44100_-128")
@@ -656,17 +639,6 @@ def nested(depth: int) -> str:
     return TRIGGERS + "[" * depth + "]" * depth + "}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: realtime/events.py:71 decode_event() catches only ValueError, but "
-        "json.loads raises RecursionError on valid JSON nested ~1000 deep (so "
-        "does realtime/providers/google.py:102 upstream_bytes); client_text and "
-        "upstream_text then raise RecursionError, which the consumer reports as "
-        "a 'gateway fault' and closes the session with 4500 instead of "
-        "forwarding the frame"
-    ),
-)
 @settings(BOUNDED, max_examples=30)
 @example(variant="cartesia", direction="client", depth=5_000)
 @example(variant="openai", direction="upstream", depth=5_000)

@@ -41,12 +41,12 @@ CONCURRENT_HANDSHAKES = 25  # Daphne gives a handshake 5 s; don't queue 200 at o
 WARM_UP_FRAMES = 2 * RATE
 # RSS does not fall back to the byte after a burst: pymalloc frees an arena only
 # once it is empty and glibc trims only the top of its heaps. Measured, 200
-# sessions after a warm-up round: +10 to +26 MiB at the peak and about the same
-# after (SQLite and PostgreSQL alike), flat from round to round after a few
-# rounds. So the bound is for leaks that grow with traffic: the soak moves ~256
-# MiB each way (40,000 frames of 6.4 KB), and keeping one frame in six would
-# exceed it. Leaks that grow with sessions are caught directly: every socket the
-# gateway opened is closed again, and every upstream saw a clean close.
+# sessions after a warm-up round, SQLite and PostgreSQL: +1 to +26 MiB after,
+# close to the peak, and repeated rounds level off after a few. So the bound
+# is for leaks that grow with traffic: the soak moves ~256 MiB each way (40,000
+# frames of 6.4 KB), and keeping one frame in six would exceed it. Leaks that
+# grow with sessions are caught directly: every socket the gateway opened is
+# closed again, and every upstream saw a clean close.
 RSS_BOUND_KIB = 40 * 1024
 SETTLE_SECONDS = 15
 
