@@ -20,6 +20,7 @@ class UnknownPath(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.close()
 
+
 consumer = RealtimeConsumer.as_asgi()
 
 websocket_urlpatterns = [
