@@ -375,17 +375,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if upstream is None or self._ending is not None:
             return
         payload = message.get("text")
-        if payload is not None:
-            size = text_size(payload)
-            if self._provider.inspects_client_text:
-                try:
-                    payload = self._provider.client_text(payload)
-                except GatewayError as exc:
-                    await self._end(Ending.by_gateway(exc, status=_REFUSED_LATE))
-                    return
-        else:
-            payload = message.get("bytes") or b""
-            size = len(payload)
+        size = (
+            len(message.get("bytes") or b"") if payload is None else text_size(payload)
+        )
         if size > self._max_bytes:
             error = MessageTooLarge(
                 f"A message of {size} bytes is over the gateway's limit of "
@@ -393,6 +385,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             )
             await self._end(Ending.by_gateway(error, status=SessionStatus.FINISHED))
             return
+        if payload is None:
+            payload = message.get("bytes") or b""
+        elif self._provider.inspects_client_text:
+            try:
+                payload = self._provider.client_text(payload)
+            except GatewayError as exc:
+                await self._end(Ending.by_gateway(exc, status=_REFUSED_LATE))
+                return
         meter = self._meter
         meter.messages_from_client += 1
         meter.bytes_from_client += size
