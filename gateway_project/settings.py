@@ -201,6 +201,14 @@ GATEWAY_PING_TIMEOUT = env.get_number("GATEWAY_PING_TIMEOUT", 20.0, minimum=1)
 GATEWAY_KEY_RECHECK_SECONDS = env.get_number(
     "GATEWAY_KEY_RECHECK_SECONDS", 5.0, minimum=0.05
 )
+# Failed handshakes per client address: a burst, then this many per second;
+# beyond that, handshakes from the address are refused at once (4429). 0: off.
+GATEWAY_AUTH_FAILURES_PER_SECOND = env.get_number(
+    "GATEWAY_AUTH_FAILURES_PER_SECOND", 5.0
+)
+GATEWAY_AUTH_FAILURE_BURST = env.get_number(
+    "GATEWAY_AUTH_FAILURE_BURST", 20.0, minimum=1
+)
 # New sessions of a key authorized this recently skip the database; revocations
 # this process hears of drop the entry at once. 0 turns the cache off.
 GATEWAY_KEY_CACHE_SECONDS = env.get_number("GATEWAY_KEY_CACHE_SECONDS", 2.0)

@@ -28,11 +28,20 @@ from websockets.protocol import State
 
 from keys import exceptions as key_errors
 from keys import selectors as key_selectors
-from realtime import close_codes, keycache, metrics, revocations, services
+from realtime import (
+    close_codes,
+    keycache,
+    metrics,
+    revocations,
+    services,
+    throttle,
+)
 from realtime.credentials import parse_handshake
 from realtime.exceptions import (
     AccessDenied,
+    AuthenticationFailed,
     GatewayError,
+    LimitExceeded,
     MessageTooLarge,
     ServiceUnavailable,
     ShuttingDown,
@@ -246,6 +255,15 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def _authorize(self, handshake) -> services.Authorized | None:
         """The authorized handshake, or None once the client has been refused."""
+        address = self._client_address()
+        if throttle.blocked(address):
+            await self._refuse(
+                LimitExceeded(
+                    "Too many failed handshakes from this address; slow down.",
+                    code="too_many_failed_attempts",
+                )
+            )
+            return None
         token = handshake.credentials.virtual_key or handshake.credentials.api_key
         cached = keycache.get(token) if token else None
         if cached is not None:
@@ -267,6 +285,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 instance=instance_name(),
                 allow_passthrough=settings.GATEWAY_ALLOW_PASSTHROUGH,
             )
+        except AuthenticationFailed as exc:
+            throttle.failed(self._client_address())
+            await self._refuse(exc)
         except GatewayError as exc:
             await self._refuse(exc)
         except DatabaseError:

@@ -116,3 +116,22 @@ async def test_sessions_work_without_redis(
         await session.disconnect()
     assert (await only_session()).status == "finished"
     assert "channel layer unavailable" in caplog.text
+
+
+async def test_repeated_failed_handshakes_are_throttled(
+    fake_upstream, issue, settings, monkeypatch
+):
+    settings.GATEWAY_AUTH_FAILURES_PER_SECOND = 0.001  # no refill during the test
+    settings.GATEWAY_AUTH_FAILURE_BURST = 3
+    issued = await issue(fake_upstream.url)
+    for _ in range(3):
+        session = await open_session("vk_" + "b" * 43)
+        await expect_error_and_close(session, code=4401, error_code="invalid_api_key")
+    # Out of tokens: refused at once, before the database (even a good key).
+    monkeypatch.setattr(services, "session_authorize", failing)
+    for token in ("vk_" + "b" * 43, issued.token):
+        session = await open_session(token)
+        await expect_error_and_close(
+            session, code=4429, error_code="too_many_failed_attempts"
+        )
+    assert fake_upstream.handshakes == []
