@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect as ws_connect
+
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -36,14 +39,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def tcp_ready(port: int) -> Callable[[], bool]:
-    """A probe: does 127.0.0.1:port accept a TCP connection?"""
+def ws_ready(url: str) -> Callable[[], bool]:
+    """A probe: does url complete a WebSocket handshake? (Closes it at once.)"""
 
     def probe() -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with ws_connect(url, open_timeout=1, close_timeout=1, compression=None):
                 return True
-        except OSError:
+        except (OSError, TimeoutError, WebSocketException):
             return False
 
     return probe
@@ -188,34 +191,47 @@ def cpu_seconds(pid: int) -> float:
     return total / _TICKS
 
 
-def system_busy_seconds() -> float:
-    """CPU seconds processes have used (user + nice + system, all cores) since boot.
+def _cpu_totals() -> tuple[float, float]:
+    """Seconds (all cores, since boot) processes ran and the hypervisor stole.
 
-    Interrupt time is left out: loopback traffic, the bench's own included, is
-    charged there rather than to any process.
+    Process time is user + nice + system; interrupt time is left out, since
+    loopback traffic, the bench's own included, is charged there rather than to
+    any process. Steal is time the VM's CPUs were ready but not run by the host.
     """
     with open("/proc/stat") as stat:
-        user, nice, system = (int(v) for v in stat.readline().split()[1:4])
-    return (user + nice + system) / _TICKS
+        fields = [int(v) for v in stat.readline().split()[1:9]]
+    user, nice, system, steal = fields[0], fields[1], fields[2], fields[7]
+    return (user + nice + system) / _TICKS, steal / _TICKS
 
 
 class ForeignLoad:
-    """CPU used by processes outside this one's tree (other people's work)."""
+    """CPU taken from the bench by others: other processes, and the host."""
 
     def __init__(self) -> None:
         self._started = time.monotonic()
-        self._base = self._foreign()
+        self._base = self._read()
 
     @staticmethod
-    def _foreign() -> float:
+    def _read() -> tuple[float, float]:
         reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
         own = cpu_seconds(os.getpid()) + reaped.ru_utime + reaped.ru_stime
-        return system_busy_seconds() - own
+        busy, steal = _cpu_totals()
+        return busy - own, steal
+
+    def _rates(self) -> tuple[float, float]:
+        elapsed = time.monotonic() - self._started
+        if elapsed <= 0:
+            return 0.0, 0.0
+        now = self._read()
+        return tuple((n - b) / elapsed for n, b in zip(now, self._base, strict=True))
 
     def cores(self) -> float:
-        """Average cores used by others since this object was made."""
-        elapsed = time.monotonic() - self._started
-        return (self._foreign() - self._base) / elapsed if elapsed > 0 else 0.0
+        """Average cores other processes used since this object was made."""
+        return self._rates()[0]
+
+    def steal(self) -> float:
+        """Average cores the hypervisor withheld since this object was made."""
+        return self._rates()[1]
 
 
 def rss_kib(pid: int) -> int:

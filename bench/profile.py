@@ -110,6 +110,23 @@ def _above_dispatch(frames: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return frames[-1:]
 
 
+# Call paths worth naming: (label, function or path suffix any job frame has).
+HOTSPOTS: tuple[tuple[str, str], ...] = (
+    ("Twisted's socket send/recv (client leg syscalls)", "untilConcludes"),
+    ("asyncio socket write (upstream leg syscall)", "_SelectorSocketTransport.write"),
+    ("autobahn frame parsing (processData)", "WebSocketProtocol.processData"),
+    ("autobahn frame sending (sendMessage)", "WebSocketProtocol.sendMessage"),
+    ("autobahn debug-log arguments built per frame, debug off", "autobahn/util.py"),
+    ("websockets upstream send (Connection.send)", "Connection.send"),
+    ("websockets masking key per frame (secrets.token_bytes)", "token_bytes"),
+    ("Django ORM / database", "django/db/"),
+)
+
+
+def _matches(marker: str, function: str, path: str) -> bool:
+    return function == marker or marker in path
+
+
 def _label(function: str, path: str) -> str:
     return f"{function} ({Path(path).name})" if path else function
 
@@ -124,6 +141,7 @@ class Breakdown:
     inclusive_by_layer: list[tuple[str, float]]
     top_self: list[tuple[str, str, float]]  # function, layer, share
     top_inclusive: list[tuple[str, str, float]]
+    hotspots: list[tuple[str, float]]  # HOTSPOTS label, inclusive share
 
 
 def breakdown(text: str, *, top: int = 20) -> Breakdown:
@@ -141,6 +159,7 @@ def breakdown(text: str, *, top: int = 20) -> Breakdown:
     layers: Counter[str] = Counter()
     self_functions: Counter[tuple[str, str]] = Counter()
     functions: Counter[tuple[str, str]] = Counter()
+    hot: Counter[str] = Counter()
     for frames, count in stacks:
         leaf_function, leaf_path = frames[-1]
         self_layers[layer_of(leaf_path)] += count
@@ -150,6 +169,9 @@ def breakdown(text: str, *, top: int = 20) -> Breakdown:
             layers[layer] += count
         for key in {(_label(f, p), layer_of(p)) for f, p in job}:
             functions[key] += count
+        for label, marker in HOTSPOTS:
+            if any(_matches(marker, f, p) for f, p in job):
+                hot[label] += count
 
     def shares(counter: Counter) -> list:
         return [(key, n / total) for key, n in counter.most_common()]
@@ -166,6 +188,9 @@ def breakdown(text: str, *, top: int = 20) -> Breakdown:
         inclusive_by_layer=shares(layers),
         top_self=named(self_functions),
         top_inclusive=named(functions),
+        hotspots=[
+            (label, hot[label] / total if total else 0.0) for label, _ in HOTSPOTS
+        ],
     )
 
 

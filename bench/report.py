@@ -73,6 +73,7 @@ class TargetResult:
     text_identical: bool | None = None
     binary_echoed: bool | None = None
     foreign_cores: float | None = None  # CPU other processes used meanwhile
+    steal_cores: float | None = None  # CPU the hypervisor withheld meanwhile
     notes: list[str] = field(default_factory=list)
 
 
@@ -195,6 +196,7 @@ def to_json(run: Run) -> dict[str, Any]:
                 "text_identical": t.text_identical,
                 "binary_echoed": t.binary_echoed,
                 "foreign_cores": t.foreign_cores,
+                "steal_cores": t.steal_cores,
                 "notes": t.notes,
             }
             for t in run.targets
@@ -208,6 +210,7 @@ def to_json(run: Run) -> dict[str, Any]:
             "inclusive_by_layer": run.profile.inclusive_by_layer,
             "top_self": run.profile.top_self,
             "top_inclusive": run.profile.top_inclusive,
+            "hotspots": run.profile.hotspots,
             "collapsed_stacks": run.profile_path,
         },
         "profile_note": run.profile_note,
@@ -284,6 +287,11 @@ GLOSSES = {
     "logging off",
     "Frame.serialize": "websockets builds (and masks) the upstream frame",
     "_PollLikeSelector.modify": "the reactor re-arms epoll for a socket write",
+    "style": "click colours a debug-log argument for autobahn (debug is off)",
+    "hl": "autobahn formats a debug-log argument on every frame, even with debug "
+    "logging off",
+    "SystemRandom.randbytes": "websockets draws a masking key for each upstream "
+    "frame (secrets.token_bytes)",
 }
 
 
@@ -316,6 +324,15 @@ def _profile_section(run: Run) -> list[str]:
         lines.append(
             f"| {layer} | {own.get(layer, 0):.1%} | {inclusive.get(layer, 0):.1%} |"
         )
+    lines += [
+        "",
+        "Named call paths (inclusive share; they overlap):",
+        "",
+        "| call path | inclusive |",
+        "| --- | ---: |",
+    ]
+    for label, share in profile.hotspots:
+        lines.append(f"| {label} | {share:.1%} |")
     lines += [
         "",
         "Top functions by self time:",
@@ -395,8 +412,8 @@ def _check_line(target: TargetResult) -> str:
         )
     if target.foreign_cores is not None:
         parts.append(
-            f"other processes on the machine used {target.foreign_cores:.2f} "
-            "cores on average meanwhile"
+            f"meanwhile other processes used {max(0.0, target.foreign_cores):.2f} "
+            f"cores and the hypervisor withheld {target.steal_cores or 0:.2f} (steal)"
         )
     parts += target.notes
     return "; ".join(parts) + "."
@@ -431,6 +448,10 @@ def _method_section(run: Run) -> list[str]:
         "direct itself fails (the bench client and the fake share the two cores) "
         "ends every ramp, and a target that passes every step direct could carry "
         "is shown as `>=N` (bound by the bench, not the target).",
+        "- Spread: on this VM the same figures moved by up to ~1.7x between "
+        "whole runs with no other load measured (host-level noise: CPU frequency, "
+        "neighbours; steal is reported per target above). Compare targets within "
+        "one run, by the ratios, rather than absolute figures across runs.",
         "- Gateways run with DEBUG off, GATEWAY_LOG_LEVEL=WARNING, SQLite, the "
         "in-memory channel layer, defaults otherwise (key re-check every 5 s per "
         "session). LiteLLM runs from its own venv with a master key, no database, "

@@ -45,6 +45,7 @@ BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 LITELLM_VENV = BENCH_DIR / ".venv-litellm"
 QUIET_CORES = 0.25  # before each target, wait (bounded) for others to use less
+DISTURBED_CORES = 0.3  # others used more during a target: measure it again
 
 
 def _raise_fd_limit() -> int:
@@ -156,7 +157,7 @@ def _run_target(
                     profile_out=profile_out,
                 )
             )
-            result.foreign_cores = load.cores()
+            result.foreign_cores, result.steal_cores = load.cores(), load.steal()
         if target.name == "direct":
             shared.voice_counts = [
                 c for c in shared.voice_counts if c in shared.direct_p99
@@ -176,6 +177,41 @@ def _run_target(
         result.notes.insert(0, f"LiteLLM {_litellm_version()}")
     say(f"  ({time.monotonic() - started:.0f} s)")
     return result
+
+
+def _disturbed(result: report.TargetResult) -> bool:
+    """Whether other processes took enough CPU to make the figures doubtful."""
+    return result.status == "ok" and (result.foreign_cores or 0) > DISTURBED_CORES
+
+
+def _run_again(
+    target: Target,
+    ws: Workspace,
+    direct: Endpoint,
+    plan: Plan,
+    shared: Shared,
+    first: report.TargetResult,
+) -> report.TargetResult:
+    """Measure a disturbed target once more; keep the quieter of the two runs.
+
+    Direct's second run always stands: the ramps after it are read against it.
+    """
+    say(f"  other processes used {first.foreign_cores:.2f} cores: once more")
+    if target.name == "direct":
+        shared.voice_counts = stats.ramp(plan.voice_start, plan.voice_limit)
+        shared.direct_p99.clear()
+    second = _run_target(target, ws, direct, plan, shared)
+    quieter = target.name == "direct" or (
+        second.status == "ok"
+        and (second.foreign_cores or 0) < (first.foreign_cores or 0)
+    )
+    kept = second if quieter else first
+    kept.notes.append(
+        f"measured twice (other processes used {first.foreign_cores:.2f}, then "
+        f"{second.foreign_cores or 0:.2f} cores); these figures are from the "
+        f"{'second' if kept is second else 'first'} run"
+    )
+    return kept
 
 
 def _litellm_version() -> str:
@@ -230,9 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with workspace(log_dir=log_dir, litellm=litellm) as ws:
         direct = direct_endpoint(ws)
-        for target in TARGETS:
-            if target.name in wanted:
-                results.append(_run_target(target, ws, direct, plan, shared))
+        selected = [target for target in TARGETS if target.name in wanted]
+        for index, target in enumerate(selected):
+            result = _run_target(target, ws, direct, plan, shared)
+            # Time for one more run of this target and a run of each one left?
+            needed = (len(selected) - index) * plan.target_seconds
+            in_time = time.monotonic() - started + needed < plan.budget_seconds
+            if _disturbed(result) and in_time:
+                result = _run_again(target, ws, direct, plan, shared, result)
+            results.append(result)
 
     profile_note = ""
     if shared.profile_out is None:

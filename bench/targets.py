@@ -28,7 +28,7 @@ from bench.procs import (
     free_port,
     http_ready,
     running,
-    tcp_ready,
+    ws_ready,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,10 +108,10 @@ def workspace(*, log_dir: Path, litellm: Path | str | None) -> Iterator[Workspac
         _manage(env, "migrate", "--noinput", "-v0")
         port = free_port()
         command = [sys.executable, "manage.py", "fake_upstream", "--port", str(port)]
+        url = f"ws://127.0.0.1:{port}/v1/realtime"
         with running(
-            "fake", command, env=env, cwd=ROOT, log_dir=log_dir, ready=tcp_ready(port)
+            "fake", command, env=env, cwd=ROOT, log_dir=log_dir, ready=ws_ready(url)
         ) as fake:
-            url = f"ws://127.0.0.1:{port}/v1/realtime"
             _manage(
                 env,
                 "create_provider",
@@ -179,8 +179,9 @@ def _bare(ws: Workspace) -> Iterator[Endpoint]:
         "--upstream",
         ws.fake_url,
     ]
+    ready = ws_ready(f"ws://127.0.0.1:{port}/v1/realtime?model={MODEL}")
     with running(
-        "bare", command, env=ws.env, cwd=ROOT, log_dir=ws.log_dir, ready=tcp_ready(port)
+        "bare", command, env=ws.env, cwd=ROOT, log_dir=ws.log_dir, ready=ready
     ) as child:
         yield _endpoint("bare", port, ws.token, child.pid)
 

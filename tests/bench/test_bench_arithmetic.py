@@ -193,6 +193,10 @@ def test_breakdown_shares_leave_waiting_threads_out():
                                   "Daphne/Twisted/autobahn", 0.5)  # fmt: skip
     assert ("RealtimeConsumer.websocket_receive (consumers.py)", "gateway code",
             0.5) in result.top_inclusive  # fmt: skip
+    hotspots = dict(result.hotspots)
+    assert hotspots["Twisted's socket send/recv (client leg syscalls)"] == 0.5
+    assert hotspots["websockets upstream send (Connection.send)"] == 0.3
+    assert hotspots["Django ORM / database"] == 0.0
 
 
 def test_breakdown_of_nothing():
