@@ -189,6 +189,27 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\s*\S+", text)
 
 
+class _MeteredSpeech:
+    """Totals of a text-to-speech fake, read from its ``meter``."""
+
+    meter: AudioMeter
+
+    @property
+    def characters_received(self) -> int:
+        """Text characters received to speak, over all connections."""
+        return self.meter.characters_received
+
+    @property
+    def audio_bytes_sent(self) -> int:
+        """Decoded audio bytes sent."""
+        return self.meter.audio_bytes_sent
+
+    @property
+    def audio_seconds_sent(self) -> float:
+        """Seconds of audio sent."""
+        return self.meter.audio_seconds_sent
+
+
 class _LoopbackServer:
     """Listening, handshake records, close records: what every fake shares."""
 
@@ -822,7 +843,7 @@ class _CartesiaSession(_Session):
         }
 
 
-class FakeCartesiaTTS(_LoopbackServer):
+class FakeCartesiaTTS(_MeteredSpeech, _LoopbackServer):
     """A Cartesia TTS WebSocket upstream on a loopback port.
 
     Every transcript character is 0.05 s of silence in the requested raw format,
@@ -838,21 +859,6 @@ class FakeCartesiaTTS(_LoopbackServer):
         self._api_key = api_key
         self.meter = AudioMeter()
         self.versions: list[str] = []
-
-    @property
-    def characters_received(self) -> int:
-        """Transcript characters received, all contexts and connections."""
-        return self.meter.characters_received
-
-    @property
-    def audio_bytes_sent(self) -> int:
-        """Decoded audio bytes sent in ``chunk`` messages."""
-        return self.meter.audio_bytes_sent
-
-    @property
-    def audio_seconds_sent(self) -> float:
-        """Seconds of audio sent in ``chunk`` messages."""
-        return self.meter.audio_seconds_sent
 
     def _refuse(
         self, connection: ServerConnection, handshake: Handshake
@@ -1157,7 +1163,7 @@ class _ElevenLabsAgentSession(_Session):
         return {"type": "ping", "ping_event": ping}
 
 
-class FakeElevenLabs(_LoopbackServer):
+class FakeElevenLabs(_MeteredSpeech, _LoopbackServer):
     """ElevenLabs TTS ``stream-input`` and Agents upstreams on one loopback port.
 
     ``url`` is the base URL (both paths carry ids); use :meth:`tts_url` and
@@ -1211,21 +1217,6 @@ class FakeElevenLabs(_LoopbackServer):
         """The Agents conversation URL of an agent."""
         query = urlencode({"agent_id": agent_id})
         return f"{self.base_url}{ELEVENLABS_AGENT_PATH}?{query}"
-
-    @property
-    def characters_received(self) -> int:
-        """TTS text characters received (the initial single space excluded)."""
-        return self.meter.characters_received
-
-    @property
-    def audio_bytes_sent(self) -> int:
-        """TTS audio bytes sent (decoded)."""
-        return self.meter.audio_bytes_sent
-
-    @property
-    def audio_seconds_sent(self) -> float:
-        """Seconds of TTS audio sent."""
-        return self.meter.audio_seconds_sent
 
     def _refuse(
         self, connection: ServerConnection, handshake: Handshake
