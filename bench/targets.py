@@ -21,6 +21,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 from bench import litellm_proxy
 from bench.procs import (
     Child,
@@ -95,7 +97,9 @@ def _gateway_environment(root: Path) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     env.pop("REDIS_URL", None)
-    env["GATEWAY_ENCRYPTION_KEYS"] = _manage(env, "generate_encryption_key").strip()
+    # Made here: with DEBUG off, settings (and so every manage.py command)
+    # refuse to load without an encryption key.
+    env["GATEWAY_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
     return env
 
 
