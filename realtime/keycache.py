@@ -17,39 +17,42 @@ from django.utils import timezone
 
 from keys.values import ResolvedCredential
 
-_entries: dict[str, tuple[float, ResolvedCredential]] = {}
 _MAX_ENTRIES = 10_000
 
 
-def get(token: str) -> ResolvedCredential | None:
-    """A fresh, unexpired authorization of `token`, or None."""
-    entry = _entries.get(token)
-    if entry is None:
-        return None
-    stored_at, resolved = entry
-    expires_at = resolved.key.expires_at if resolved.key else None
-    stale = time.monotonic() - stored_at > settings.GATEWAY_KEY_CACHE_SECONDS
-    if stale or (expires_at is not None and expires_at <= timezone.now()):
-        _entries.pop(token, None)
-        return None
-    return resolved
+class KeyCache:
+    """Recent authorizations of virtual keys, by token."""
 
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, ResolvedCredential]] = {}
 
-def put(token: str, resolved: ResolvedCredential) -> None:
-    """Remember an authorization of a virtual key (never a raw provider key)."""
-    if resolved.key is None or settings.GATEWAY_KEY_CACHE_SECONDS <= 0:
-        return
-    if len(_entries) >= _MAX_ENTRIES:
-        _entries.clear()  # bounded: a flood of distinct keys costs only misses
-    _entries[token] = (time.monotonic(), resolved)
+    def get(self, token: str) -> ResolvedCredential | None:
+        """A fresh, unexpired authorization of `token`, or None."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        stored_at, resolved = entry
+        expires_at = resolved.key.expires_at if resolved.key else None
+        stale = time.monotonic() - stored_at > settings.GATEWAY_KEY_CACHE_SECONDS
+        if stale or (expires_at is not None and expires_at <= timezone.now()):
+            self._entries.pop(token, None)
+            return None
+        return resolved
 
+    def put(self, token: str, resolved: ResolvedCredential) -> None:
+        """Remember an authorization of a virtual key (never a raw provider key)."""
+        if resolved.key is None or settings.GATEWAY_KEY_CACHE_SECONDS <= 0:
+            return
+        if len(self._entries) >= _MAX_ENTRIES:
+            self._entries.clear()  # bounded: a flood of distinct keys costs misses
+        self._entries[token] = (time.monotonic(), resolved)
 
-def forget(key_id: int) -> None:
-    """Drop every entry of a key (it was revoked, expired or deleted)."""
-    for token in [t for t, (_, r) in _entries.items() if r.key.key_id == key_id]:
-        del _entries[token]
-
-
-def clear() -> None:
-    """Drop everything (tests)."""
-    _entries.clear()
+    def forget(self, key_id: int) -> None:
+        """Drop every entry of a key (it was revoked, expired or deleted)."""
+        stale = [
+            token
+            for token, (_, resolved) in self._entries.items()
+            if resolved.key is not None and resolved.key.key_id == key_id
+        ]
+        for token in stale:
+            del self._entries[token]

@@ -18,7 +18,7 @@ import logging
 from collections import defaultdict
 
 from keys.selectors import REVOCATION_EVENT, revocation_group
-from realtime import keycache
+from realtime.keycache import KeyCache
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +29,9 @@ _MAX_BACKOFF = 30.0
 class RevocationHub:
     """Listens for key revocations on behalf of every session on one event loop."""
 
-    def __init__(self, layer) -> None:
-        self._layer = layer
+    def __init__(self, layer, *, key_cache: KeyCache) -> None:
+        self.layer = layer
+        self._key_cache = key_cache
         self._waiters: defaultdict[int, set[asyncio.Future]] = defaultdict(set)
         self._channel: str | None = None
         self._listener: asyncio.Task | None = None
@@ -57,7 +58,7 @@ class RevocationHub:
         if self._channel is not None:
             try:
                 async with asyncio.timeout(_GROUP_TIMEOUT):
-                    await self._layer.group_discard(
+                    await self.layer.group_discard(
                         revocation_group(key_id), self._channel
                     )
             except Exception:  # best effort: group entries expire by themselves
@@ -71,13 +72,13 @@ class RevocationHub:
         if self._listener is not None:
             return
         if self._channel is None:
-            self._channel = await self._layer.new_channel()
+            self._channel = await self.layer.new_channel()
         self._listener = asyncio.create_task(self._listen())
 
     async def _join(self, key_id: int) -> None:
         try:
             async with asyncio.timeout(_GROUP_TIMEOUT):
-                await self._layer.group_add(revocation_group(key_id), self._channel)
+                await self.layer.group_add(revocation_group(key_id), self._channel)
         except Exception:  # the listener re-joins once the layer answers again
             logger.warning("could not join a revocation group; will retry")
 
@@ -85,7 +86,7 @@ class RevocationHub:
         backoff = 0.5
         while True:
             try:
-                message = await self._layer.receive(self._channel)
+                message = await self.layer.receive(self._channel)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the layer is optional: sessions re-check keys too
@@ -108,21 +109,7 @@ class RevocationHub:
 
     def _announce(self, key_id: object) -> None:
         if isinstance(key_id, int):
-            keycache.forget(key_id)
+            self._key_cache.forget(key_id)
         for revoked in self._waiters.get(key_id, ()):
             if not revoked.done():
                 revoked.set_result(None)
-
-
-_hubs: dict[asyncio.AbstractEventLoop, RevocationHub] = {}
-
-
-def hub_for(layer) -> RevocationHub:
-    """The hub of the running event loop (one per process under a server)."""
-    loop = asyncio.get_running_loop()
-    hub = _hubs.get(loop)
-    if hub is None or hub._layer is not layer:
-        for stale in [other for other in _hubs if other.is_closed()]:
-            del _hubs[stale]
-        hub = _hubs[loop] = RevocationHub(layer)
-    return hub

@@ -11,7 +11,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from realtime import metrics
+from realtime.state import process_state
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
             "status": "ok" if healthy else "unavailable",
             "database": "ok" if database else "unavailable",
             "channel_layer": "ok" if layer else "unavailable",
-            "live_sessions": metrics.live_sessions(),
+            "live_sessions": process_state().metrics.live_sessions(),
         },
         status=200 if healthy else 503,
     )
@@ -64,5 +64,6 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """This process's counters in the Prometheus text format."""
     return HttpResponse(
-        metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8"
+        process_state().metrics.render(),
+        content_type="text/plain; version=0.0.4; charset=utf-8",
     )

@@ -77,12 +77,11 @@ def _close_worker_thread_connections(django_db_setup):
 
 
 @pytest.fixture(autouse=True)
-def _empty_key_cache():
-    """Each test starts with no cached authorizations."""
-    from realtime import keycache, throttle
+def process():
+    """Each test runs on a fresh process state (key cache, throttle, metrics)."""
+    from realtime.state import ProcessState, replace_process_state
 
-    keycache.clear()
-    throttle.reset()
-    yield
-    keycache.clear()
-    throttle.reset()
+    state = ProcessState()
+    previous = replace_process_state(state)
+    yield state
+    replace_process_state(previous)

@@ -8,7 +8,6 @@ import pytest
 from django.templatetags.static import static
 from django.test import Client
 
-from realtime import metrics
 from realtime.events import Usage
 from realtime.meter import Meter
 
@@ -27,7 +26,7 @@ def scrape(client: Client) -> str:
 
 
 @pytest.mark.django_db
-def test_healthz_reports_ok(client: Client):
+def test_healthz_reports_ok(client: Client, process):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
@@ -35,7 +34,7 @@ def test_healthz_reports_ok(client: Client):
     assert body["status"] == "ok"
     assert body["database"] == "ok"
     assert body["channel_layer"] == "ok"
-    assert body["live_sessions"] == metrics.live_sessions()
+    assert body["live_sessions"] == process.metrics.live_sessions()
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/metrics"])
@@ -54,15 +53,15 @@ def test_metrics_are_prometheus_text(client: Client):
     assert text.endswith("\n")
 
 
-def test_metrics_count_refused_handshakes(client: Client):
+def test_metrics_count_refused_handshakes(client: Client, process):
     series = 'gateway_handshakes_refused_total{code="test_refusal"}'
     before = sample(scrape(client), series)
-    metrics.handshake_refused(code="test_refusal")
-    metrics.handshake_refused(code="test_refusal")
+    process.metrics.handshake_refused(code="test_refusal")
+    process.metrics.handshake_refused(code="test_refusal")
     assert sample(scrape(client), series) == before + 2
 
 
-def test_metrics_count_a_session_from_start_to_end(client: Client):
+def test_metrics_count_a_session_from_start_to_end(client: Client, process):
     series = {
         "live": "gateway_live_sessions",
         "started": 'gateway_sessions_started_total{provider="metrics-test"}',
@@ -75,12 +74,12 @@ def test_metrics_count_a_session_from_start_to_end(client: Client):
     text = scrape(client)
     before = {name: sample(text, line) for name, line in series.items()}
 
-    metrics.session_started(provider="metrics-test")
+    process.metrics.session_started(provider="metrics-test")
     assert sample(scrape(client), series["live"]) == before["live"] + 1
 
     meter = Meter()
     meter.messages_from_client, meter.bytes_from_client = 2, 40
-    metrics.session_ended(
+    process.metrics.session_ended(
         provider="metrics-test",
         status="finished",
         meter=meter,
@@ -99,8 +98,8 @@ def test_metrics_count_a_session_from_start_to_end(client: Client):
     }
 
 
-def test_metrics_escape_label_values(client: Client):
-    metrics.handshake_refused(code='odd"code\\with\nnewline')
+def test_metrics_escape_label_values(client: Client, process):
+    process.metrics.handshake_refused(code='odd"code\\with\nnewline')
     text = scrape(client)
     assert (
         'gateway_handshakes_refused_total{code="odd\\"code\\\\with\\nnewline"} ' in text

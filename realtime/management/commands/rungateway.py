@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from realtime import services
-from realtime.instance import instance_name, set_instance_name
 from realtime.server import GatewayServer
+from realtime.state import process_state
 
 logger = logging.getLogger("realtime.rungateway")
 
@@ -46,7 +46,7 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, **options) -> None:
         cert, key = options["tls_cert"], options["tls_key"]
         endpoint = _endpoint(host, port, cert, key)
-        set_instance_name(f"{socket.gethostname()}:{port}")
+        process_state().name_instance(f"{socket.gethostname()}:{port}")
         self._sweep()
         secure = "s" if cert else ""
         self.stdout.write(
@@ -65,7 +65,7 @@ class Command(BaseCommand):
             seconds=3 * settings.GATEWAY_CHECKPOINT_SECONDS
         )
         count = services.sessions_interrupt(
-            instance=instance_name(), stale_before=stale_before
+            instance=process_state().instance, stale_before=stale_before
         )
         if count:
             logger.warning("marked %d session(s) left active as interrupted", count)

@@ -1,0 +1,254 @@
+"""Admission: may this handshake become a session, and with which upstream?
+
+In order: the failed-handshake throttle, the key (from the process's cache of
+recent authorizations, else the database), the provider's target, then the
+session's row and the upstream handshake, which run together since each takes a
+round trip. `admit` returns the admitted `Session` with its upstream open, or
+raises:
+
+- `Refused`: the handshake is refused and the session has no row of its own
+  (the key services wrote a `rejected` row for a known key, where one is due);
+- `NotAdmitted`: the session's row was written but it cannot go on (the
+  provider is misconfigured or refused the upstream handshake); the row is to
+  be finalised with the ending it carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import Error as DatabaseError
+from websockets.asyncio.client import ClientConnection
+
+from keys import exceptions as key_errors
+from realtime import services
+from realtime.credentials import Handshake
+from realtime.endings import Ending
+from realtime.exceptions import (
+    AuthenticationFailed,
+    GatewayError,
+    LimitExceeded,
+    ServiceUnavailable,
+)
+from realtime.meter import Meter
+from realtime.models import SessionStatus
+from realtime.providers import (
+    ConnectRequest,
+    ProviderSession,
+    UpstreamTarget,
+    adapter_for,
+)
+from realtime.providers.base import OptionsError
+from realtime.recorder import SessionLog, SessionRecord, session_log
+from realtime.state import ProcessState
+from realtime.upstream import UpstreamOptions, open_upstream
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False, slots=True)
+class Session:
+    """One admitted session: who, which provider, its row, meter and upstream."""
+
+    id: uuid.UUID
+    log: SessionLog
+    record: SessionRecord
+    provider_slug: str
+    key_id: int | None
+    provider: ProviderSession
+    meter: Meter = field(default_factory=Meter)
+    upstream: ClientConnection | None = None
+
+
+class Refused(Exception):
+    """The handshake is refused; no session row of ours exists."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.code)
+        self.error = error
+
+
+class NotAdmitted(Exception):
+    """The session's row exists but the session cannot go on."""
+
+    def __init__(self, session: Session, ending: Ending) -> None:
+        super().__init__(ending.status)
+        self.session = session
+        self.ending = ending
+
+
+def keys_unavailable() -> ServiceUnavailable:
+    """The refusal when the database cannot check keys."""
+    return ServiceUnavailable(
+        "The gateway cannot check keys right now; try again shortly.",
+        code="keys_unavailable",
+    )
+
+
+async def admit(
+    handshake: Handshake, *, client_address: str, state: ProcessState
+) -> Session:
+    """Authorize the handshake, write its row and open its upstream."""
+    authorized = await authorize(handshake, client_address=client_address, state=state)
+    session_id = uuid.uuid4()
+    log = session_log(session_id)
+    resolved = authorized.resolved
+    session = Session(
+        id=session_id,
+        log=log,
+        record=SessionRecord(
+            session_id=session_id,
+            client_address=client_address,
+            instance=state.instance,
+            provider_kind=resolved.provider.kind,
+            log=log,
+        ),
+        provider_slug=resolved.provider.slug,
+        key_id=resolved.key.key_id if resolved.key is not None else None,
+        provider=ProviderSession(model=""),
+    )
+    try:
+        target, session.provider = prepare(authorized, handshake, log=log)
+    except GatewayError as exc:
+        await _start_row(session, authorized)
+        status = (
+            SessionStatus.FAILED
+            if exc.code == "provider_misconfigured"
+            else SessionStatus.REJECTED
+        )
+        raise NotAdmitted(session, Ending.by_gateway(exc, status=status)) from None
+    session.upstream = await _start_and_dial(session, authorized, target)
+    return session
+
+
+async def authorize(
+    handshake: Handshake, *, client_address: str, state: ProcessState
+) -> services.Authorized:
+    """The authorized handshake; Refused when the client may not go on."""
+    if state.throttle.blocked(client_address):
+        raise Refused(
+            LimitExceeded(
+                "Too many failed handshakes from this address; slow down.",
+                code="too_many_failed_attempts",
+            )
+        )
+    token = handshake.credentials.virtual_key or handshake.credentials.api_key
+    cached = state.key_cache.get(token) if token else None
+    if cached is not None:
+        try:
+            model = services.handshake_model(cached, handshake)
+            return services.Authorized(resolved=cached, model=model)
+        except (key_errors.KeyRefused, GatewayError):
+            pass  # refusals go through the database, which logs them
+    try:
+        authorized = await database_sync_to_async(services.session_authorize)(
+            handshake=handshake,
+            client_address=client_address,
+            instance=state.instance,
+            allow_passthrough=settings.GATEWAY_ALLOW_PASSTHROUGH,
+        )
+    except AuthenticationFailed as exc:
+        state.throttle.failed(client_address)
+        raise Refused(exc) from None
+    except GatewayError as exc:
+        raise Refused(exc) from None
+    except DatabaseError:
+        logger.exception("cannot check keys: database error")
+        raise Refused(keys_unavailable()) from None
+    if token:
+        state.key_cache.put(token, authorized.resolved)
+    return authorized
+
+
+def prepare(
+    authorized: services.Authorized, handshake: Handshake, *, log: SessionLog
+) -> tuple[UpstreamTarget, ProviderSession]:
+    """The upstream target and the provider's per-session handler."""
+    provider = authorized.resolved.provider
+    key = authorized.resolved.key
+    try:
+        adapter = adapter_for(provider.kind)
+        request = ConnectRequest(
+            base_url=adapter.upstream_url(provider.upstream_url, provider.options),
+            credential=authorized.resolved.credential,
+            query=handshake.query,
+            subprotocols=handshake.subprotocols,
+            options=provider.options,
+            dialect=handshake.dialect,
+        )
+        target = adapter.target(request)
+    except OptionsError as exc:
+        log.error("provider %s is misconfigured: %s", provider.slug, exc)
+        raise GatewayError(
+            "The provider is misconfigured; ask an admin.",
+            code="provider_misconfigured",
+        ) from None
+    handler = adapter.open_session(
+        model=authorized.model or "",
+        request=request,
+        allowed_models=key.allowed_models if key is not None else (),
+    )
+    return target, handler
+
+
+async def _start_row(session: Session, authorized: services.Authorized) -> None:
+    """Write the session's row; Refused when it may not start."""
+    try:
+        await session.record.start(authorized)
+    except GatewayError as exc:  # over the key's limit: a rejected row
+        raise Refused(exc) from None
+    except DatabaseError:
+        session.log.exception("cannot write the session row: database error")
+        raise Refused(keys_unavailable()) from None
+
+
+async def _start_and_dial(
+    session: Session, authorized: services.Authorized, target: UpstreamTarget
+) -> ClientConnection:
+    """The open upstream, the row written alongside.
+
+    The row is written while the upstream handshake is under way, since both
+    take a round trip; a key with a concurrency limit writes (and so checks)
+    its row first, because a refused session must never reach the upstream.
+    """
+    if authorized.limited:
+        await _start_row(session, authorized)
+        row = None
+    else:
+        row = asyncio.create_task(_start_row(session, authorized))
+    try:
+        upstream = await open_upstream(target, upstream_options())
+    except GatewayError as exc:
+        if row is not None:
+            await row  # Refused, if the row could not be written either
+        session.log.warning("upstream %s refused: %s", session.provider_slug, exc.code)
+        ending = Ending.by_gateway(exc, status=SessionStatus.FAILED)
+        raise NotAdmitted(session, ending) from None
+    except BaseException:
+        if row is not None:
+            row.cancel()
+            await asyncio.gather(row, return_exceptions=True)
+        raise
+    if row is not None:
+        try:
+            await row
+        except Refused:
+            upstream.transport.abort()  # never bridge a session that is not logged
+            raise
+    return upstream
+
+
+def upstream_options() -> UpstreamOptions:
+    """The upstream connection settings, from the gateway's settings."""
+    return UpstreamOptions(
+        connect_timeout=settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT,
+        max_size=settings.GATEWAY_MAX_MESSAGE_BYTES,
+        compression=settings.GATEWAY_UPSTREAM_COMPRESSION,
+        ping_interval=settings.GATEWAY_PING_INTERVAL,
+        ping_timeout=settings.GATEWAY_PING_TIMEOUT,
+    )

@@ -1,0 +1,217 @@
+"""The bridge: frames both ways between an admitted session's client and upstream.
+
+Client frames arrive through the consumer, one handler at a time, and go
+upstream in `forward_client_frame` (the hot path: a size check, the provider's
+hook only when it inspects client frames, a bounded send). Upstream frames go to
+the client from the pump task. Beside the pump, a watcher re-checks the key and
+checkpoints the counters, and the process's revocation hub wakes the session
+when its key is revoked. `run` owns those tasks and returns the `Ending` of
+whichever finishes first, after stopping the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import Error as DatabaseError
+from websockets.exceptions import ConnectionClosed
+
+from keys import selectors as key_selectors
+from realtime import endings
+from realtime.admission import Session
+from realtime.client import Send
+from realtime.endings import Ending
+from realtime.exceptions import (
+    GatewayError,
+    MessageTooLarge,
+    SlowClient,
+    UpstreamTimeout,
+)
+from realtime.meter import text_size
+from realtime.models import SessionStatus
+from realtime.revocations import RevocationHub
+from realtime.state import ProcessState
+
+# A key refused after the upstream opened (a model named in-band, say).
+_REFUSED_LATE = SessionStatus.REJECTED
+
+
+class Bridge:
+    """Moves one session's frames and watches over it while it runs."""
+
+    def __init__(
+        self, session: Session, *, send: Send, layer: object, state: ProcessState
+    ) -> None:
+        self.session = session
+        self._send = send
+        self._layer = layer
+        self._state = state
+        self._max_bytes: int = settings.GATEWAY_MAX_MESSAGE_BYTES
+        self._send_timeout: float = settings.GATEWAY_UPSTREAM_SEND_TIMEOUT
+        # True once the server dropped the client for not reading; the client's
+        # disconnect may reach the consumer before this bridge's ending does.
+        self.client_dropped = False
+
+    # --- client -> upstream (called by the consumer, one frame at a time) ------
+
+    async def forward_client_frame(self, message: dict) -> Ending | None:
+        """The hot path: one client frame to the upstream, counted.
+
+        Returns the session's ending when this frame ends it.
+        """
+        session = self.session
+        upstream = session.upstream
+        if upstream is None:
+            return None
+        payload = message.get("text")
+        size = (
+            len(message.get("bytes") or b"") if payload is None else text_size(payload)
+        )
+        if size > self._max_bytes:
+            error = MessageTooLarge(
+                f"A message of {size} bytes is over the gateway's limit of "
+                f"{self._max_bytes} bytes."
+            )
+            return Ending.by_gateway(error, status=SessionStatus.FINISHED)
+        if payload is None:
+            payload = message.get("bytes") or b""
+        elif session.provider.inspects_client_text:
+            try:
+                payload = session.provider.client_text(payload)
+            except GatewayError as exc:
+                return Ending.by_gateway(exc, status=_REFUSED_LATE)
+        meter = session.meter
+        meter.messages_from_client += 1
+        meter.bytes_from_client += size
+        try:
+            # Bounded: a handler that waits here delays disconnects and revocations.
+            async with asyncio.timeout(self._send_timeout):
+                await upstream.send(payload)
+        except ConnectionClosed:
+            pass  # the upstream pump sees the close and ends the session
+        except TimeoutError:
+            error = UpstreamTimeout("The provider stopped reading from the session.")
+            return Ending.by_gateway(error, status=SessionStatus.FAILED)
+        return None
+
+    # --- upstream -> client, and the watchers ---------------------------------
+
+    async def run(self) -> Ending:
+        """Run the pump and the watchers; the ending of the first to finish."""
+        hub, revoked = await self._watch_revocation()
+        tasks = [
+            asyncio.create_task(self._pump_upstream()),
+            asyncio.create_task(self._watch_session()),
+        ]
+        try:
+            done, _ = await asyncio.wait(
+                [*tasks, *([revoked] if revoked else [])],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if hub is not None and revoked is not None:
+                await hub.unwatch(self.session.key_id, revoked)
+        finished = next((task for task in tasks if task in done), None)
+        if finished is None:
+            return self._key_refused("the virtual key was revoked", "key_revoked")
+        try:
+            return finished.result()
+        except Exception:
+            self.session.log.exception("bridge fault")
+            return endings.gateway_fault()
+
+    async def _watch_revocation(
+        self,
+    ) -> tuple[RevocationHub | None, asyncio.Future | None]:
+        """Have the process's hub tell this session when its key is revoked."""
+        key_id = self.session.key_id
+        if self._layer is None or key_id is None:
+            return None, None
+        try:
+            hub = self._state.revocation_hub(self._layer)
+            return hub, await hub.watch(key_id)
+        except Exception:  # the layer is optional: the watcher re-checks anyway
+            self.session.log.warning("channel layer unavailable for revocations")
+            return None, None
+
+    async def _pump_upstream(self) -> Ending:
+        """Forward upstream frames to the client until the upstream closes."""
+        session = self.session
+        upstream = session.upstream
+        assert upstream is not None
+        send = self._send
+        meter = session.meter
+        upstream_text = session.provider.upstream_text
+        upstream_bytes = session.provider.upstream_bytes
+        try:
+            async for data in upstream:
+                if type(data) is str:
+                    meter.messages_from_upstream += 1
+                    meter.bytes_from_upstream += text_size(data)
+                    await send({"type": "websocket.send", "text": upstream_text(data)})
+                else:
+                    meter.messages_from_upstream += 1
+                    meter.bytes_from_upstream += len(data)
+                    await send(
+                        {"type": "websocket.send", "bytes": upstream_bytes(data)}
+                    )
+        except ConnectionClosed:
+            pass
+        except SlowClient:
+            # Flagged before the server even queues the disconnect it causes.
+            self.client_dropped = True
+            return endings.SLOW_CLIENT
+        except OSError:  # the client is gone (uvicorn raises on a send after it)
+            return Ending.by_client(endings.ABNORMAL_CLOSURE)
+        received = upstream.protocol.close_rcvd
+        sent = upstream.protocol.close_sent
+        return endings.upstream_lost(
+            received=(received.code, received.reason) if received else None,
+            sent_code=sent.code if sent is not None else None,
+            max_bytes=self._max_bytes,
+        )
+
+    async def _watch_session(self) -> Ending:
+        """Re-check the key and checkpoint the counters, every so often."""
+        session = self.session
+        loop = asyncio.get_running_loop()
+        recheck = settings.GATEWAY_KEY_RECHECK_SECONDS
+        checkpoint = settings.GATEWAY_CHECKPOINT_SECONDS
+        # Jitter the first check so sessions opened together do not query together.
+        next_recheck = loop.time() + recheck * random.uniform(0.5, 1.0)
+        if session.key_id is None:
+            next_recheck = float("inf")
+        next_checkpoint = loop.time() + checkpoint
+        while True:
+            await asyncio.sleep(
+                max(0.0, min(next_recheck, next_checkpoint) - loop.time())
+            )
+            now = loop.time()
+            try:
+                if now >= next_recheck:
+                    next_recheck = now + recheck
+                    refusal = await database_sync_to_async(
+                        key_selectors.virtual_key_refusal
+                    )(key_id=session.key_id)
+                    if refusal is not None:
+                        if session.key_id is not None:
+                            self._state.key_cache.forget(session.key_id)
+                        return self._key_refused(str(refusal), refusal.code)
+                if now >= next_checkpoint:
+                    next_checkpoint = now + checkpoint
+                    await session.record.checkpoint(session.meter, session.provider)
+            except DatabaseError:
+                # The session goes on; its counters stay in memory until it ends.
+                session.log.warning(
+                    "database unavailable for housekeeping", exc_info=True
+                )
+
+    def _key_refused(self, message: str, code: str) -> Ending:
+        self.session.log.info("closing: %s", code)
+        return endings.key_refused(message, code)

@@ -1,0 +1,111 @@
+"""The session's row, written from the event loop and never on the hot path.
+
+The row is written at start, checkpointed every so often (the checkpoint is also
+the session's heartbeat) and finalised once, retried a few times if the database
+is away; a final write that cannot be made logs exactly what was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+from django.db import Error as DatabaseError
+
+from realtime import services
+from realtime.endings import Ending
+from realtime.meter import Meter
+
+if TYPE_CHECKING:
+    from realtime.providers import ProviderSession
+
+# Pauses between attempts to write a session's final row (None: give up); the
+# total stays well inside Daphne's application close timeout (10 s).
+FINALISE_RETRIES = (0.5, 1.0, 2.0, None)
+
+
+class SessionLog(logging.LoggerAdapter):
+    """Prefixes every line with the session id; never given keys or payloads."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = self.extra or {}
+        return f"[session {extra['session']}] {msg}", kwargs
+
+
+def session_log(session_id: uuid.UUID | None) -> SessionLog:
+    """The log of one session (`None`: a handshake that got no session)."""
+    name = str(session_id) if session_id is not None else "-"
+    return SessionLog(logging.getLogger("realtime.session"), {"session": name})
+
+
+class SessionRecord:
+    """Writes one session's row: start, checkpoints, and the final write."""
+
+    def __init__(
+        self,
+        *,
+        session_id: uuid.UUID,
+        client_address: str,
+        instance: str,
+        provider_kind: str,
+        log: SessionLog,
+    ) -> None:
+        self.session_id = session_id
+        self.client_address = client_address
+        self.instance = instance
+        self.provider_kind = provider_kind
+        self.log = log
+
+    async def start(self, authorized: services.Authorized) -> None:
+        """Write the active row; LimitExceeded (a rejected row) or DatabaseError."""
+        await database_sync_to_async(services.session_start)(
+            session_id=self.session_id,
+            authorized=authorized,
+            client_address=self.client_address,
+            instance=self.instance,
+        )
+
+    async def checkpoint(self, meter: Meter, provider: ProviderSession) -> None:
+        """Write the live counters (the heartbeat); DatabaseError."""
+        await database_sync_to_async(services.session_checkpoint)(
+            session_id=self.session_id,
+            counters=meter.snapshot(),
+            usage=provider.usage,
+            model=provider.model,
+        )
+
+    async def finish(
+        self, ending: Ending, meter: Meter, provider: ProviderSession
+    ) -> None:
+        """Finalise the row, retrying while the database is away."""
+        finish = database_sync_to_async(services.session_finish)
+        for attempt, pause in enumerate(FINALISE_RETRIES, start=1):
+            try:
+                await finish(
+                    session_id=self.session_id,
+                    status=ending.status,
+                    close_code=ending.close_code,
+                    close_reason=ending.reason,
+                    error=ending.recorded_error,
+                    counters=meter.snapshot(),
+                    usage=provider.usage,
+                    model=provider.model,
+                    provider_kind=self.provider_kind,
+                )
+                return
+            except DatabaseError:
+                if pause is None:  # out of attempts: say exactly what is lost
+                    self.log.error(
+                        "could not finalise the session row after %d attempts; "
+                        "lost: status=%s %s %s",
+                        attempt,
+                        ending.status,
+                        meter.snapshot(),
+                        provider.usage.as_fields(),
+                    )
+                    return
+                self.log.warning("database unavailable; retrying the session row")
+                await asyncio.sleep(pause)

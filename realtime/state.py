@@ -1,0 +1,68 @@
+"""What one gateway process keeps between sessions, in one object.
+
+The key cache, the failed-handshake throttle, the metrics, the instance name and
+the revocation hubs live here rather than in module globals, so a test (or an
+embedding server) can swap the whole process state with `replace_process_state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+from django.conf import settings
+
+from realtime.keycache import KeyCache
+from realtime.metrics import Metrics
+from realtime.revocations import RevocationHub
+from realtime.throttle import FailureThrottle
+
+
+class ProcessState:
+    """The per-process state of the gateway."""
+
+    def __init__(self) -> None:
+        self.key_cache = KeyCache()
+        self.throttle = FailureThrottle()
+        self.metrics = Metrics()
+        self._instance: str | None = None
+        self._hubs: dict[asyncio.AbstractEventLoop, RevocationHub] = {}
+
+    @property
+    def instance(self) -> str:
+        """GATEWAY_INSTANCE, else what `rungateway` named it, else host:pid."""
+        if self._instance is None:
+            self._instance = (
+                settings.GATEWAY_INSTANCE or f"{socket.gethostname()}:{os.getpid()}"
+            )
+        return self._instance
+
+    def name_instance(self, name: str) -> None:
+        """Name this process (rungateway: host:port, stable across restarts)."""
+        self._instance = settings.GATEWAY_INSTANCE or name
+
+    def revocation_hub(self, layer) -> RevocationHub:
+        """The revocation hub of the running event loop (one under a server)."""
+        loop = asyncio.get_running_loop()
+        hub = self._hubs.get(loop)
+        if hub is None or hub.layer is not layer:
+            for stale in [other for other in self._hubs if other.is_closed()]:
+                del self._hubs[stale]
+            hub = self._hubs[loop] = RevocationHub(layer, key_cache=self.key_cache)
+        return hub
+
+
+_current = ProcessState()
+
+
+def process_state() -> ProcessState:
+    """This process's state."""
+    return _current
+
+
+def replace_process_state(state: ProcessState) -> ProcessState:
+    """Install `state` as this process's state; returns the one it replaces."""
+    global _current
+    previous, _current = _current, state
+    return previous
