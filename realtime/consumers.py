@@ -50,7 +50,6 @@ from realtime.exceptions import (
     UpstreamUnavailable,
 )
 from realtime.instance import instance_name
-from realtime.meter import Meter, text_size
 from realtime.models import SessionStatus
 from realtime.providers import (
     ConnectRequest,
@@ -61,6 +60,7 @@ from realtime.providers import (
 )
 from realtime.providers.base import OptionsError
 from realtime.upstream import UpstreamOptions, open_upstream
+from realtime.usage import Meter, text_size
 
 logger = logging.getLogger(__name__)
 

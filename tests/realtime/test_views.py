@@ -9,8 +9,7 @@ from django.templatetags.static import static
 from django.test import Client
 
 from realtime import metrics
-from realtime.events import Usage
-from realtime.meter import Meter
+from realtime.usage import Meter, Usage
 
 
 def sample(text: str, series: str) -> int:
