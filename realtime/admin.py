@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 from realtime import selectors
-from realtime.models import COUNTER_FIELDS, ModelPrice, RealtimeSession
+from realtime.models import ModelPrice, RealtimeSession
+from realtime.usage import COUNTER_FIELDS
 
 
 @admin.register(RealtimeSession)

@@ -35,7 +35,6 @@ from realtime.exceptions import (
     LimitExceeded,
     ServiceUnavailable,
 )
-from realtime.meter import Meter
 from realtime.models import SessionStatus
 from realtime.providers import (
     ConnectRequest,
@@ -47,6 +46,7 @@ from realtime.providers.base import OptionsError
 from realtime.recorder import SessionLog, SessionRecord, session_log
 from realtime.state import ProcessState
 from realtime.upstream import UpstreamOptions, open_upstream
+from realtime.usage import Meter
 
 logger = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from realtime.exceptions import (
     SlowClient,
     UpstreamTimeout,
 )
-from realtime.meter import text_size
 from realtime.models import SessionStatus
 from realtime.revocations import RevocationHub
 from realtime.state import ProcessState
+from realtime.usage import text_size
 
 # A key refused after the upstream opened (a model named in-band, say).
 _REFUSED_LATE = SessionStatus.REJECTED

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from realtime.events import Usage
-from realtime.meter import Meter
+from realtime.usage import Meter, Usage
 
 _Series = tuple[str, tuple[tuple[str, str], ...]]
 

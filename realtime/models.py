@@ -10,30 +10,6 @@ from django.utils import timezone
 
 from keys.models import Provider, VirtualKey
 
-# The session's traffic and usage columns, in display order.
-COUNTER_FIELDS = [
-    "messages_from_client",
-    "messages_from_upstream",
-    "bytes_from_client",
-    "bytes_from_upstream",
-    "responses",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cached_tokens",
-    "cached_text_tokens",
-    "cached_audio_tokens",
-    "input_text_tokens",
-    "input_audio_tokens",
-    "output_text_tokens",
-    "output_audio_tokens",
-    "transcription_tokens",
-    "transcription_seconds",
-    "characters",
-    "audio_chunks",
-    "audio_seconds",
-]
-
 
 class SessionStatus(models.TextChoices):
     ACTIVE = "active", "active"
@@ -80,6 +56,8 @@ class RealtimeSession(models.Model):
     close_reason = models.CharField("close reason", max_length=255, blank=True)
     error = models.CharField("error", max_length=500, blank=True)
 
+    # The counter columns: realtime.usage.COUNTER_FIELDS, one column a field of
+    # Meter and Usage (a test checks the two agree, names and numeric types).
     messages_from_client = models.PositiveBigIntegerField("messages in", default=0)
     messages_from_upstream = models.PositiveBigIntegerField("messages out", default=0)
     bytes_from_client = models.PositiveBigIntegerField("bytes in", default=0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from realtime.events import Usage
 from realtime.models import ModelPrice
+from realtime.usage import Usage
 
 _MILLION = Decimal(1_000_000)
 _THOUSAND = Decimal(1_000)

@@ -17,7 +17,7 @@ from django.db import Error as DatabaseError
 
 from realtime import services
 from realtime.endings import Ending
-from realtime.meter import Meter
+from realtime.usage import Meter
 
 if TYPE_CHECKING:
     from realtime.providers import ProviderSession

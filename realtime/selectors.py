@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from realtime.models import COUNTER_FIELDS, RealtimeSession
+from realtime.models import RealtimeSession
+from realtime.usage import COUNTER_FIELDS
 
 
 def sessions_list(

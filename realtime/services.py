@@ -19,7 +19,6 @@ from keys.models import VirtualKey
 from keys.values import KeyIdentity, ResolvedCredential
 from realtime import close_codes, pricing
 from realtime.credentials import Handshake
-from realtime.events import Usage
 from realtime.exceptions import (
     AccessDenied,
     AuthenticationFailed,
@@ -28,6 +27,7 @@ from realtime.exceptions import (
 )
 from realtime.models import RealtimeSession, SessionStatus
 from realtime.providers import adapter_for
+from realtime.usage import Usage
 
 logger = logging.getLogger(__name__)
 

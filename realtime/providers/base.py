@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from keys.values import Secret
-from realtime.events import NO_USAGE, Usage
+from realtime.usage import NO_USAGE, Usage
 
 Query = tuple[tuple[str, str], ...]
 

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from keys.services import model_allowed
-from realtime.audio import audio_returned, raw_bytes_per_second
-from realtime.events import Usage, count, decode_event, mapping
+from realtime.events import count, decode_event, mapping
 from realtime.exceptions import AccessDenied
 from realtime.providers.base import (
     ConnectRequest,
@@ -26,6 +25,7 @@ from realtime.providers.base import (
     query_value,
     without,
 )
+from realtime.usage import Usage, audio_returned, raw_bytes_per_second
 
 DEFAULT_VERSION = "2025-04-16"
 

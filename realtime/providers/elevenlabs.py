@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from realtime.audio import audio_returned, named_format_bytes_per_second
-from realtime.events import Usage, decode_event, mapping
+from realtime.events import decode_event, mapping
 from realtime.exceptions import BadRequest
 from realtime.providers.base import (
     ConnectRequest,
@@ -28,6 +27,7 @@ from realtime.providers.base import (
     query_value,
     without,
 )
+from realtime.usage import Usage, audio_returned, named_format_bytes_per_second
 
 DEFAULT_TTS_FORMAT = "mp3_44100_128"
 DEFAULT_AGENT_FORMAT = "pcm_16000"

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from keys.services import model_allowed
-from realtime.events import Usage, count, decode_event, mapping
+from realtime.events import count, decode_event, mapping
 from realtime.exceptions import AccessDenied
 from realtime.providers.base import (
     ConnectRequest,
@@ -27,6 +27,7 @@ from realtime.providers.base import (
     join_query,
     without,
 )
+from realtime.usage import Usage
 
 _MODEL_PREFIX = "models/"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from realtime.events import Usage, count, decode_event, mapping, seconds
+from realtime.events import count, decode_event, mapping, seconds
 from realtime.providers.base import (
     ConnectRequest,
     OptionsError,
@@ -14,6 +14,7 @@ from realtime.providers.base import (
     UpstreamTarget,
     join_query,
 )
+from realtime.usage import Usage
 
 PROTOCOLS = ("ga", "beta")
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from realtime.events import NO_USAGE, Usage
 from realtime.providers.openai import OpenAISession
+from realtime.usage import NO_USAGE, Usage
 
 
 def usage_of(*frames: str) -> Usage | None:

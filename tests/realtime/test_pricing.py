@@ -8,8 +8,8 @@ import pytest
 from django.apps import apps
 
 from realtime import pricing
-from realtime.events import Usage
 from realtime.models import ModelPrice
+from realtime.usage import Usage
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,10 @@ from django.core.exceptions import ValidationError
 from keys.models import Provider
 from keys.values import Secret
 from realtime.credentials import parse_handshake
-from realtime.events import Usage
 from realtime.exceptions import AccessDenied, BadRequest
 from realtime.providers import ConnectRequest, adapter_for, key_places
 from realtime.providers.base import OptionsError
+from realtime.usage import Usage
 
 SECRET = Secret("sk-upstream")
 

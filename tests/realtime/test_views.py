@@ -8,8 +8,7 @@ import pytest
 from django.templatetags.static import static
 from django.test import Client
 
-from realtime.events import Usage
-from realtime.meter import Meter
+from realtime.usage import Meter, Usage
 
 
 def sample(text: str, series: str) -> int:

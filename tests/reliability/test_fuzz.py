@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from keys.values import Secret
 from realtime.credentials import SELECTABLE_PROTOCOLS, KeyPlaces, parse_handshake
 from realtime.dialects.openai_beta import BetaClientOnGA, GAClientOnBeta
-from realtime.events import Usage
 from realtime.exceptions import GatewayError
 from realtime.providers import ConnectRequest, ProviderSession, adapter_for, key_places
+from realtime.usage import Usage
 
 pytestmark = pytest.mark.timeout(120)
 
