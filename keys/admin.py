@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from keys import services
 from keys.forms import ProviderForm, VirtualKeyForm
 from keys.models import Provider, VirtualKey
+
+# Where save_model leaves a new key's token for response_add (one request).
+_ISSUED_TOKEN = "_issued_virtual_key_token"
 
 
 @admin.register(Provider)
@@ -93,24 +100,30 @@ class VirtualKeyAdmin(admin.ModelAdmin):
     def models(self, key: VirtualKey) -> str:
         return ", ".join(key.allowed_models) or "any"
 
-    def save_model(self, request, obj: VirtualKey, form, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: VirtualKey, form: Any, change: bool
+    ) -> None:
         credential = form.cleaned_data.get("credential") or ""
         if not change:
-            request._issued_token = services.virtual_key_issue(
-                key=obj, credential=credential
-            )
+            token = services.virtual_key_issue(key=obj, credential=credential)
+            setattr(request, _ISSUED_TOKEN, token)  # read by response_add only
             return
         obj.save()
         if credential:
             services.virtual_key_set_credential(key=obj, credential=credential)
 
-    def response_add(self, request, obj: VirtualKey, post_url_continue=None):
+    def response_add(
+        self,
+        request: HttpRequest,
+        obj: VirtualKey,
+        post_url_continue: str | None = None,
+    ) -> HttpResponse:
         """Show the new token once, on this page only; it is not stored anywhere."""
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "key": obj,
-            "token": request._issued_token,
+            "token": getattr(request, _ISSUED_TOKEN),
             "title": "Virtual key issued",
         }
         response = TemplateResponse(
@@ -120,7 +133,9 @@ class VirtualKeyAdmin(admin.ModelAdmin):
         return response
 
     @admin.action(description="Revoke selected keys (closes their live sessions)")
-    def revoke_selected(self, request, queryset) -> None:
+    def revoke_selected(
+        self, request: HttpRequest, queryset: QuerySet[VirtualKey]
+    ) -> None:
         count = 0
         for key in queryset:
             services.virtual_key_revoke(key=key)

@@ -10,7 +10,7 @@ from keys import crypto
 
 
 @register()
-def check_encryption_keys(app_configs, **kwargs) -> list[Error]:
+def check_encryption_keys(app_configs: object, **kwargs: object) -> list[Error]:
     """GATEWAY_ENCRYPTION_KEYS must hold at least one valid Fernet key."""
     try:
         crypto.build_cipher(list(settings.GATEWAY_ENCRYPTION_KEYS))

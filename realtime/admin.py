@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from realtime import selectors
 from realtime.models import ModelPrice, RealtimeSession
@@ -68,16 +69,22 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
         duration = session.duration
         return "-" if duration is None else f"{duration.total_seconds():.1f} s"
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field for group in self.fieldsets for field in group[1]["fields"]]
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: RealtimeSession | None = None
+    ) -> list[str]:
+        return [str(field) for _, group in self.fieldsets for field in group["fields"]]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: RealtimeSession | None = None
+    ) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: RealtimeSession | None = None
+    ) -> bool:
         return False  # the usage log is an audit trail
 
     def changelist_view(self, request, extra_context=None):

@@ -71,11 +71,11 @@ class Bridge:
             len(message.get("bytes") or b"") if payload is None else text_size(payload)
         )
         if size > self._max_bytes:
-            error = MessageTooLarge(
+            too_large = MessageTooLarge(
                 f"A message of {size} bytes is over the gateway's limit of "
                 f"{self._max_bytes} bytes."
             )
-            return Ending.by_gateway(error, status=SessionStatus.FINISHED)
+            return Ending.by_gateway(too_large, status=SessionStatus.FINISHED)
         if payload is None:
             payload = message.get("bytes") or b""
         elif session.provider.inspects_client_text:
@@ -101,6 +101,7 @@ class Bridge:
 
     async def run(self) -> Ending:
         """Run the pump and the watchers; the ending of the first to finish."""
+        key_id = self.session.key_id
         hub, revoked = await self._watch_revocation()
         tasks = [
             asyncio.create_task(self._pump_upstream()),
@@ -115,8 +116,8 @@ class Bridge:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if hub is not None and revoked is not None:
-                await hub.unwatch(self.session.key_id, revoked)
+            if hub is not None and revoked is not None and key_id is not None:
+                await hub.unwatch(key_id, revoked)
         finished = next((task for task in tasks if task in done), None)
         if finished is None:
             return self._key_refused("the virtual key was revoked", "key_revoked")
@@ -151,7 +152,7 @@ class Bridge:
         upstream_bytes = session.provider.upstream_bytes
         try:
             async for data in upstream:
-                if type(data) is str:
+                if isinstance(data, str):
                     meter.messages_from_upstream += 1
                     meter.bytes_from_upstream += text_size(data)
                     await send({"type": "websocket.send", "text": upstream_text(data)})

@@ -7,7 +7,7 @@ from django.core.checks import Error, register
 
 
 @register()
-def check_upstream_timeout(app_configs, **kwargs) -> list[Error]:
+def check_upstream_timeout(app_configs: object, **kwargs: object) -> list[Error]:
     """The upstream handshake must finish before Daphne gives up on ours (5 s)."""
     if settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT >= 5:
         return [

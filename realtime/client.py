@@ -8,7 +8,9 @@ from typing import Any
 
 from realtime.endings import Ending
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Message = dict[str, Any]  # an ASGI message
+Send = Callable[[Message], Awaitable[None]]
+Receive = Callable[[], Awaitable[Message]]
 
 
 class ClientSide:

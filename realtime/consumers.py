@@ -24,7 +24,7 @@ from websockets.protocol import State
 
 from realtime import admission, endings
 from realtime.bridge import Bridge
-from realtime.client import ClientSide
+from realtime.client import ClientSide, Receive, Send
 from realtime.credentials import parse_handshake
 from realtime.endings import Ending
 from realtime.exceptions import GatewayError
@@ -53,7 +53,9 @@ def query_with_route(scope: dict[str, Any]) -> bytes:
 class RealtimeConsumer(AsyncWebsocketConsumer):
     """Bridges one client WebSocket to one provider WebSocket."""
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(
+        self, scope: dict[str, Any], receive: Receive, send: Send
+    ) -> None:
         """Serve one connection; whatever ends it, the session row is finalised."""
         self.scope = scope
         self.base_send = send
@@ -81,7 +83,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self._await_ending()
             self._abort_upstream()
 
-    async def _serve(self, receive) -> None:
+    async def _serve(self, receive: Receive) -> None:
         while True:
             message = await receive()
             kind = message["type"]

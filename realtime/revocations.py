@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from typing import Any
 
 from keys.selectors import REVOCATION_EVENT, revocation_group
 from realtime.keycache import KeyCache
@@ -29,7 +30,7 @@ _MAX_BACKOFF = 30.0
 class RevocationHub:
     """Listens for key revocations on behalf of every session on one event loop."""
 
-    def __init__(self, layer, *, key_cache: KeyCache) -> None:
+    def __init__(self, layer: Any, *, key_cache: KeyCache) -> None:
         self.layer = layer
         self._key_cache = key_cache
         self._waiters: defaultdict[int, set[asyncio.Future]] = defaultdict(set)
@@ -108,8 +109,9 @@ class RevocationHub:
             await self._join(key_id)
 
     def _announce(self, key_id: object) -> None:
-        if isinstance(key_id, int):
-            self._key_cache.forget(key_id)
+        if not isinstance(key_id, int):
+            return
+        self._key_cache.forget(key_id)
         for revoked in self._waiters.get(key_id, ()):
             if not revoked.done():
                 revoked.set_result(None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from daphne.server import Server
 from twisted.internet import defer
@@ -29,11 +30,11 @@ logger = logging.getLogger(__name__)
 _DRAIN_POLL = 0.01  # only while a client's buffer is over the mark
 
 
-def _buffered(protocol) -> int:
+def _buffered(protocol: Any) -> int:
     """Bytes Twisted holds for the client socket, not yet written (0: unknown)."""
     transport = getattr(protocol, "transport", None)
     buffer = getattr(transport, "dataBuffer", None)
-    if buffer is None:
+    if transport is None or buffer is None:
         return 0
     return len(buffer) - getattr(transport, "offset", 0) + transport._tempDataLen
 
@@ -43,19 +44,19 @@ class GatewayServer(Server):
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         drain_timeout: float = 10.0,
         client_buffer_bytes: int = 4 * 1024 * 1024,
         slow_client_timeout: float = 10.0,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.drain_timeout = drain_timeout
         self.client_buffer_bytes = client_buffer_bytes
         self.slow_client_timeout = slow_client_timeout
-        self._ports: list = []
+        self._ports: list[Any] = []
 
-    async def handle_reply(self, protocol, message) -> None:
+    async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
         """Send to the client, waiting while its socket buffer is too full."""
         await super().handle_reply(protocol, message)
         if message["type"] != "websocket.send":
@@ -71,12 +72,12 @@ class GatewayServer(Server):
                 raise SlowClient("the client stopped reading")
             await asyncio.sleep(_DRAIN_POLL)
 
-    def listen_success(self, port) -> None:
+    def listen_success(self, port: Any) -> None:
         """Remember each listening port, so shutdown can close it first."""
         self._ports.append(port)
         super().listen_success(port)
 
-    def kill_all_applications(self):
+    def kill_all_applications(self) -> defer.Deferred | None:
         """Stop accepting, cancel live applications, wait for them (bounded)."""
         for port in self._ports:
             port.stopListening()

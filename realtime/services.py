@@ -58,10 +58,9 @@ def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCreden
     raw_key_allowed = (
         allow_passthrough
         and credentials.virtual_key is None
-        and credentials.provider is not None
         and not key_selectors.looks_like_virtual_key(token)
     )
-    if raw_key_allowed:
+    if raw_key_allowed and credentials.provider is not None:
         try:
             return key_services.passthrough_resolve(
                 provider_slug=credentials.provider, api_key=token
@@ -173,6 +172,7 @@ def session_start(
     if _insert_within_limit(session_id, resolved, model, client_address, instance):
         return
     key = resolved.key
+    assert key is not None  # only a key's own limit refuses an insert
     error = LimitExceeded(
         f"This virtual key allows {key.max_concurrent_sessions} concurrent sessions.",
         code="concurrent_sessions_exceeded",
@@ -260,8 +260,11 @@ def session_finish(
     close_reason: str = "",
 ) -> bool:
     """Finalise a session once, priced; True when this call did it."""
-    row = RealtimeSession.objects.filter(pk=session_id).only("started_at", "model")
-    row = row.first()
+    row = (
+        RealtimeSession.objects.filter(pk=session_id)
+        .only("started_at", "model")
+        .first()
+    )
     if row is None:
         return False
     model = model or row.model

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from typing import Any
 
 from django.conf import settings
 
@@ -42,7 +43,7 @@ class ProcessState:
         """Name this process (rungateway: host:port, stable across restarts)."""
         self._instance = settings.GATEWAY_INSTANCE or name
 
-    def revocation_hub(self, layer) -> RevocationHub:
+    def revocation_hub(self, layer: Any) -> RevocationHub:
         """The revocation hub of the running event loop (one under a server)."""
         loop = asyncio.get_running_loop()
         hub = self._hubs.get(loop)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.typing import Subprotocol
 
 from realtime.exceptions import LimitExceeded, UpstreamTimeout, UpstreamUnavailable
 from realtime.providers import UpstreamTarget
@@ -38,7 +39,7 @@ async def open_upstream(
             return await connect(
                 target.url,
                 additional_headers=list(target.headers),
-                subprotocols=list(target.subprotocols) or None,
+                subprotocols=[Subprotocol(p) for p in target.subprotocols] or None,
                 compression="deflate" if options.compression else None,
                 open_timeout=None,  # the asyncio.timeout above bounds it
                 ping_interval=options.ping_interval,

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from keys import services
 
@@ -11,7 +12,7 @@ from keys import services
 class Command(BaseCommand):
     help = "Create a provider: where sessions go and which adapter speaks to it."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--slug", required=True, help="Unique name, e.g. openai.")
         parser.add_argument("--kind", required=True, help="Adapter kind, e.g. openai.")
         parser.add_argument(
@@ -23,7 +24,9 @@ class Command(BaseCommand):
             help='The kind\'s options as JSON, e.g. \'{"resource": "my-res"}\'.',
         )
 
-    def handle(self, *args, slug: str, kind: str, upstream_url: str, **options) -> None:
+    def handle(
+        self, *args: Any, slug: str, kind: str, upstream_url: str, **options: Any
+    ) -> None:
         try:
             provider_options = json.loads(options["options"])
         except ValueError:

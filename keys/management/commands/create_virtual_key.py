@@ -3,13 +3,15 @@ from __future__ import annotations
 import datetime
 import os
 import sys
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from keys import exceptions, selectors, services
 from keys.management.commands.create_provider import _describe
+from keys.models import Provider
 
 
 class Command(BaseCommand):
@@ -18,7 +20,7 @@ class Command(BaseCommand):
         "alone on the last line of stdout."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--provider", required=True, help="Provider slug.")
         parser.add_argument("--name", required=True, help="Unique key name.")
         secret = parser.add_mutually_exclusive_group(required=True)
@@ -36,7 +38,7 @@ class Command(BaseCommand):
             "--max-sessions", type=int, help="Most concurrent sessions allowed."
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         provider = self._provider(options["provider"])
         expires_at = None
         if options["expires_in"] is not None:
@@ -64,13 +66,13 @@ class Command(BaseCommand):
         )
         self.stdout.write(token)
 
-    def _provider(self, slug: str):
+    def _provider(self, slug: str) -> Provider:
         try:
             return selectors.provider_get(slug=slug)
         except exceptions.KeyNotFound:
             raise CommandError(f"No provider {slug!r}; create it first.") from None
 
-    def _secret(self, options) -> str:
+    def _secret(self, options: dict[str, Any]) -> str:
         if options["secret_env"]:
             value = os.environ.get(options["secret_env"])
             if not value:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from keys import exceptions, services
@@ -11,7 +13,7 @@ class Command(BaseCommand):
         "GATEWAY_ENCRYPTION_KEYS; afterwards older keys can be removed."
     )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             count = services.credentials_reencrypt()
         except exceptions.CredentialUnreadable as exc:

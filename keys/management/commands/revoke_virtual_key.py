@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from keys import exceptions, selectors, services
 
@@ -8,10 +10,10 @@ from keys import exceptions, selectors, services
 class Command(BaseCommand):
     help = "Revoke a virtual key and close its live sessions on every gateway process."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="The key's name.")
 
-    def handle(self, *args, name: str, **options) -> None:
+    def handle(self, *args: Any, name: str, **options: Any) -> None:
         try:
             key = selectors.virtual_key_get(name=name)
         except exceptions.KeyNotFound:

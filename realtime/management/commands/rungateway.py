@@ -4,10 +4,11 @@ import datetime
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 from channels.routing import get_default_application
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from realtime import services
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         "Daphne, SIGTERM drains live sessions (error event, close 4001)."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address to bind.")
         parser.add_argument("--port", type=int, default=8000, help="Port to bind.")
         parser.add_argument(
@@ -43,7 +44,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--tls-key", help="PEM private key for --tls-cert.")
 
-    def handle(self, *args, host: str, port: int, **options) -> None:
+    def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
         cert, key = options["tls_cert"], options["tls_key"]
         endpoint = _endpoint(host, port, cert, key)
         process_state().name_instance(f"{socket.gethostname()}:{port}")

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from keys import services
@@ -17,10 +18,10 @@ class Command(BaseCommand):
         "Prints the key (and a new admin password) once."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--fake-port", type=int, default=9100)
 
-    def handle(self, *args, fake_port: int, **options) -> None:
+    def handle(self, *args: Any, fake_port: int, **options: Any) -> None:
         url = f"ws://127.0.0.1:{fake_port}/v1/realtime"
         provider, _ = Provider.objects.update_or_create(
             slug="demo", defaults={"kind": "openai", "upstream_url": url}

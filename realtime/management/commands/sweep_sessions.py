@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from realtime import services
@@ -15,12 +16,12 @@ class Command(BaseCommand):
         "checkpoint intervals) as interrupted. Safe to run from cron."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--instance", help="Also every active row of this instance."
         )
 
-    def handle(self, *args, instance: str | None, **options) -> None:
+    def handle(self, *args: Any, instance: str | None, **options: Any) -> None:
         stale_before = timezone.now() - datetime.timedelta(
             seconds=3 * settings.GATEWAY_CHECKPOINT_SECONDS
         )

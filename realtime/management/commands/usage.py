@@ -3,8 +3,9 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -45,7 +46,7 @@ def parse_moment(value: str) -> datetime.datetime:
 class Command(BaseCommand):
     help = "List realtime sessions and their usage, newest first."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="A JSON array.")
         parser.add_argument("--key", help="Only this virtual key (by name).")
         parser.add_argument("--provider", help="Only this provider (by slug).")
@@ -54,7 +55,7 @@ class Command(BaseCommand):
         parser.add_argument("--until", help="ISO time or duration ago.")
         parser.add_argument("--limit", type=int, help="At most this many sessions.")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         sessions = selectors.sessions_list(
             virtual_key=options["key"],
             provider=options["provider"],
