@@ -25,7 +25,7 @@ django.setup()  # before the imports below, which load models
 import pytest  # noqa: E402
 from asgiref.sync import sync_to_async  # noqa: E402
 
-from realtime.fake_upstream import FakeRealtimeServer  # noqa: E402
+from realtime.testing import FakeRealtimeServer  # noqa: E402
 from tests.support.keys import UPSTREAM_SECRET, IssuedKey, issue_key  # noqa: E402
 from tests.support.processes import GatewayProcess, child_environment  # noqa: E402
 

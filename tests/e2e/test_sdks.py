@@ -15,8 +15,8 @@ from cryptography.x509.oid import NameOID
 from google import genai
 from openai import AsyncOpenAI
 
+from realtime.testing import FakeGeminiLive
 from tests.e2e.helpers import wait_for_row
-from tests.fakes.providers import FakeGeminiLive
 from tests.support.keys import UPSTREAM_SECRET
 from tests.support.processes import GatewayProcess
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 from gateway_project.asgi import application
 from keys import services as key_services
 from keys.models import VirtualKey
-from realtime.fake_upstream import FakeRealtimeServer
 from realtime.models import RealtimeSession
+from realtime.testing import FakeRealtimeServer
 from tests.support.events import USER_TEXT
 from tests.support.keys import UPSTREAM_SECRET
 from tests.support.processes import free_port

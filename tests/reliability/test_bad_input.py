@@ -22,8 +22,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
-from realtime.fake_upstream import FakeRealtimeServer
 from realtime.models import RealtimeSession
+from realtime.testing import FakeRealtimeServer
 from tests.e2e.helpers import (
     converse,
     expect_refusal,
