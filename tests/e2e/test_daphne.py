@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from keys import services as key_services
 from keys.models import VirtualKey
 from realtime.models import RealtimeSession
-from tests.e2e.helpers import (
+from tests.support.clients import (
     MODEL,
     converse,
     expect_refusal,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.e2e.helpers import MODEL, wait_for_row
-from tests.support.processes import GatewayProcess
+from tests.support.clients import MODEL, wait_for_row
+from tests.support.processes import GatewayProcess, rss_kib
 
 pytestmark = [
     pytest.mark.e2e,
@@ -19,13 +18,6 @@ pytestmark = [
 ]
 
 FLOOD_FRAMES, FLOOD_SIZE = 20_000, 6_400  # ~128 MB the client never reads
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 @pytest.fixture

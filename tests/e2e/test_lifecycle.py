@@ -7,7 +7,12 @@ import json
 
 import pytest
 
-from tests.e2e.helpers import expect_refusal, open_client, receive_event, wait_for_row
+from tests.support.clients import (
+    expect_refusal,
+    open_client,
+    receive_event,
+    wait_for_row,
+)
 from tests.support.processes import GatewayProcess
 
 pytestmark = [

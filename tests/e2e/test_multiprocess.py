@@ -14,7 +14,12 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from tests.e2e.helpers import expect_refusal, open_client, receive_event, wait_for_row
+from tests.support.clients import (
+    expect_refusal,
+    open_client,
+    receive_event,
+    wait_for_row,
+)
 from tests.support.processes import GatewayProcess, child_environment
 
 pytestmark = [

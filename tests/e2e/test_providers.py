@@ -19,7 +19,13 @@ from realtime.testing import (
     FakeGeminiLive,
     FakeRealtimeServer,
 )
-from tests.e2e.helpers import BIG, converse, expect_refusal, receive_event, wait_for_row
+from tests.support.clients import (
+    BIG,
+    converse,
+    expect_refusal,
+    receive_event,
+    wait_for_row,
+)
 from tests.support.events import USER_TEXT
 from tests.support.keys import UPSTREAM_SECRET
 

@@ -16,7 +16,7 @@ from google import genai
 from openai import AsyncOpenAI
 
 from realtime.testing import FakeGeminiLive
-from tests.e2e.helpers import wait_for_row
+from tests.support.clients import wait_for_row
 from tests.support.keys import UPSTREAM_SECRET
 from tests.support.processes import GatewayProcess
 

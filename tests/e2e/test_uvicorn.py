@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.e2e.helpers import (
+from tests.support.clients import (
     converse,
     expect_refusal,
     open_client,

@@ -24,15 +24,15 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatu
 
 from realtime.models import RealtimeSession
 from realtime.testing import FakeRealtimeServer
-from tests.e2e.helpers import (
+from tests.support.clients import (
     converse,
     expect_refusal,
     open_client,
     receive_event,
     wait_for_row,
 )
-from tests.reliability.helpers import http_get, rss_kib
 from tests.support.events import USER_TEXT
+from tests.support.processes import http_get, rss_kib
 
 pytestmark = [
     pytest.mark.e2e,

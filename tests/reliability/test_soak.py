@@ -24,8 +24,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from realtime.models import RealtimeSession
-from tests.reliability.helpers import http_get, rss_kib
-from tests.support.processes import GatewayProcess
+from tests.support.processes import GatewayProcess, http_get, rss_kib
 
 pytestmark = [
     pytest.mark.e2e,

@@ -1,14 +1,16 @@
-"""Real gateway server processes (Daphne or uvicorn) on 127.0.0.1 for e2e tests."""
+"""Real gateway processes (Daphne or uvicorn) on 127.0.0.1, and probes of them."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,3 +126,18 @@ class GatewayProcess:
                 self.process.kill()
                 self.process.wait(5)
         return self.process.returncode
+
+
+def rss_kib(pid: int) -> int:
+    """The resident set size of process `pid`, in KiB (Linux /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB$", status, re.MULTILINE).group(1))
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    """Status and body of a GET, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
