@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.support.clients import MODEL, wait_for_row
-from tests.support.processes import GatewayProcess, rss_kib
+from tests.support.processes import rss_kib
 
 pytestmark = [
     pytest.mark.e2e,
@@ -21,15 +21,13 @@ FLOOD_FRAMES, FLOOD_SIZE = 20_000, 6_400  # ~128 MB the client never reads
 
 
 @pytest.fixture
-def strict_gateway(gateway_env, tmp_path):
-    env = {
-        **gateway_env,
-        "GATEWAY_CLIENT_BUFFER_BYTES": str(256 * 1024),
-        "GATEWAY_SLOW_CLIENT_SECONDS": "3",
-    }
-    gateway = GatewayProcess.start(env, log_dir=tmp_path)
-    yield gateway
-    gateway.stop()
+def strict_gateway(gateway_process):
+    return gateway_process(
+        env_overrides={
+            "GATEWAY_CLIENT_BUFFER_BYTES": str(256 * 1024),
+            "GATEWAY_SLOW_CLIENT_SECONDS": "3",
+        }
+    )
 
 
 async def test_a_client_that_stops_reading_cannot_grow_the_gateway(

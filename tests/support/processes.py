@@ -70,6 +70,11 @@ class GatewayProcess:
         server: str = "daphne",
         extra_args: tuple[str, ...] = (),
     ) -> GatewayProcess:
+        """Run `manage.py rungateway` on a free port; return once /healthz answers.
+
+        Tests start processes through :class:`GatewayLauncher` (the
+        ``gateway_process`` fixture), which stops them.
+        """
         port = free_port()
         command = [
             sys.executable, "manage.py", "rungateway", "--port", str(port),
@@ -126,6 +131,46 @@ class GatewayProcess:
                 self.process.kill()
                 self.process.wait(5)
         return self.process.returncode
+
+
+class GatewayLauncher:
+    """Starts gateway processes on one environment; stops them all on exit.
+
+    The one way tests start gateways: the ``gateway_process`` fixture hands out
+    :meth:`start`, and module- or session-scoped fixtures use a launcher as a
+    context manager of their own scope.
+    """
+
+    def __init__(self, env: dict[str, str], *, log_dir: Path) -> None:
+        self._env = env
+        self._log_dir = log_dir
+        self._started: list[GatewayProcess] = []
+
+    def start(
+        self,
+        *,
+        server: str = "daphne",
+        env_overrides: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> GatewayProcess:
+        """Start a gateway (`server` is daphne or uvicorn) and wait until it is ready."""
+        env = {**self._env, **(env_overrides or {})}
+        gateway = GatewayProcess.start(
+            env, log_dir=self._log_dir, server=server, extra_args=extra_args
+        )
+        self._started.append(gateway)
+        return gateway
+
+    def stop_all(self) -> None:
+        """Stop every gateway started here, newest first (stopping twice is fine)."""
+        while self._started:
+            self._started.pop().stop()
+
+    def __enter__(self) -> GatewayLauncher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_all()
 
 
 def rss_kib(pid: int) -> int:
