@@ -40,7 +40,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, ProtocolError
-from websockets.frames import Close, CloseCode
+from websockets.frames import Close as CloseFrame
+from websockets.frames import CloseCode
 from websockets.http11 import Response
 from websockets.typing import Subprotocol
 
@@ -169,7 +170,7 @@ class _Peer:
         if len(reason.encode()) > MAX_CLOSE_REASON_BYTES:
             raise BadClientEvent("invalid_value", "Reason too long.", param="reason")
         try:
-            Close(code, reason).check()
+            CloseFrame(code, reason).check()
         except ProtocolError as exc:
             raise BadClientEvent(
                 "invalid_value", "Not a sendable close code.", param="code"
