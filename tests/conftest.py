@@ -25,9 +25,9 @@ django.setup()  # before the imports below, which load models
 import pytest  # noqa: E402
 from asgiref.sync import sync_to_async  # noqa: E402
 
-from realtime.fake_upstream import FakeRealtimeServer  # noqa: E402
+from realtime.testing import FakeRealtimeServer  # noqa: E402
 from tests.support.keys import UPSTREAM_SECRET, IssuedKey, issue_key  # noqa: E402
-from tests.support.processes import GatewayProcess, child_environment  # noqa: E402
+from tests.support.processes import GatewayLauncher, child_environment  # noqa: E402
 
 
 @pytest.fixture
@@ -54,14 +54,20 @@ def gateway_env(django_db_setup, django_db_blocker) -> dict[str, str]:
         return child_environment()
 
 
+@pytest.fixture
+def gateway_process(gateway_env, tmp_path):
+    """Start gateway processes: `gateway_process(server=..., env_overrides=...,
+    extra_args=...)` returns a ready GatewayProcess; all stop at teardown."""
+    with GatewayLauncher(gateway_env, log_dir=tmp_path) as launcher:
+        yield launcher.start
+
+
 @pytest.fixture(scope="session")
 def daphne(gateway_env, tmp_path_factory):
     """One real Daphne process (`manage.py rungateway`) for the whole run."""
-    process = GatewayProcess.start(
-        gateway_env, log_dir=tmp_path_factory.mktemp("daphne"), server="daphne"
-    )
-    yield process
-    process.stop()
+    log_dir = tmp_path_factory.mktemp("daphne")
+    with GatewayLauncher(gateway_env, log_dir=log_dir) as launcher:
+        yield launcher.start(server="daphne")
 
 
 @pytest.fixture(scope="session", autouse=True)

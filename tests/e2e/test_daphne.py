@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from keys import services as key_services
 from keys.models import VirtualKey
 from realtime.models import RealtimeSession
-from tests.e2e.helpers import (
+from tests.support.clients import (
     MODEL,
     converse,
     expect_refusal,
@@ -25,7 +25,7 @@ from tests.e2e.helpers import (
     wait_for_row,
 )
 from tests.support.keys import UPSTREAM_SECRET
-from tests.support.processes import GatewayProcess, free_port
+from tests.support.processes import GatewayLauncher, free_port
 
 pytestmark = [
     pytest.mark.e2e,
@@ -235,10 +235,10 @@ def test_health_and_styled_admin_are_served(daphne):
 @pytest.fixture(scope="module")
 def small_daphne(gateway_env, tmp_path_factory):
     """A Daphne process whose gateway limit is 64 KiB (so Daphne's is 1 MiB more)."""
-    env = {**gateway_env, "GATEWAY_MAX_MESSAGE_BYTES": str(64 * 1024)}
-    process = GatewayProcess.start(env, log_dir=tmp_path_factory.mktemp("small"))
-    yield process
-    process.stop()
+    overrides = {"GATEWAY_MAX_MESSAGE_BYTES": str(64 * 1024)}
+    log_dir = tmp_path_factory.mktemp("small")
+    with GatewayLauncher(gateway_env, log_dir=log_dir) as launcher:
+        yield launcher.start(env_overrides=overrides)
 
 
 async def test_over_the_limit_under_daphne(small_daphne, fake_upstream, issue):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.e2e.helpers import MODEL, wait_for_row
-from tests.support.processes import GatewayProcess
+from tests.support.clients import MODEL, wait_for_row
+from tests.support.processes import rss_kib
 
 pytestmark = [
     pytest.mark.e2e,
@@ -21,23 +20,14 @@ pytestmark = [
 FLOOD_FRAMES, FLOOD_SIZE = 20_000, 6_400  # ~128 MB the client never reads
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
 @pytest.fixture
-def strict_gateway(gateway_env, tmp_path):
-    env = {
-        **gateway_env,
-        "GATEWAY_CLIENT_BUFFER_BYTES": str(256 * 1024),
-        "GATEWAY_SLOW_CLIENT_SECONDS": "3",
-    }
-    gateway = GatewayProcess.start(env, log_dir=tmp_path)
-    yield gateway
-    gateway.stop()
+def strict_gateway(gateway_process):
+    return gateway_process(
+        env_overrides={
+            "GATEWAY_CLIENT_BUFFER_BYTES": str(256 * 1024),
+            "GATEWAY_SLOW_CLIENT_SECONDS": "3",
+        }
+    )
 
 
 async def test_a_client_that_stops_reading_cannot_grow_the_gateway(

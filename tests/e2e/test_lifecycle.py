@@ -7,8 +7,12 @@ import json
 
 import pytest
 
-from tests.e2e.helpers import expect_refusal, open_client, receive_event, wait_for_row
-from tests.support.processes import GatewayProcess
+from tests.support.clients import (
+    expect_refusal,
+    open_client,
+    receive_event,
+    wait_for_row,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -18,21 +22,18 @@ pytestmark = [
 
 
 async def test_sigterm_tells_clients_and_finalises_rows(
-    gateway_env, tmp_path, fake_upstream, issue
+    gateway_process, fake_upstream, issue
 ):
-    gateway = GatewayProcess.start(gateway_env, log_dir=tmp_path)
-    try:
-        issued = await issue(fake_upstream.url)
-        ws = await open_client(gateway.ws_url, token=issued.token)
-        await receive_event(ws)
-        await ws.send(json.dumps({"type": "fake.echo"}))
-        await receive_event(ws)
+    gateway = gateway_process()
+    issued = await issue(fake_upstream.url)
+    ws = await open_client(gateway.ws_url, token=issued.token)
+    await receive_event(ws)
+    await ws.send(json.dumps({"type": "fake.echo"}))
+    await receive_event(ws)
 
-        stopping = asyncio.get_running_loop().run_in_executor(None, gateway.stop)
-        await expect_refusal(ws, code=4001, error_code="gateway_shutting_down")
-        assert await stopping is not None  # the process exited
-    finally:
-        gateway.stop()
+    stopping = asyncio.get_running_loop().run_in_executor(None, gateway.stop)
+    await expect_refusal(ws, code=4001, error_code="gateway_shutting_down")
+    assert await stopping is not None  # the process exited
     row = await wait_for_row(virtual_key_name=issued.name)
     assert (row.status, row.close_code) == ("finished", 4001)
     assert (row.messages_from_client, row.messages_from_upstream) == (1, 2)
@@ -41,38 +42,32 @@ async def test_sigterm_tells_clients_and_finalises_rows(
 
 
 async def test_rows_of_a_killed_process_are_interrupted_on_restart(
-    gateway_env, tmp_path, fake_upstream, issue
+    gateway_process, fake_upstream, issue
 ):
-    env = {
-        **gateway_env,
+    overrides = {
         "GATEWAY_INSTANCE": "gateway-under-test",
         "GATEWAY_CHECKPOINT_SECONDS": "0.2",
     }
-    gateway = GatewayProcess.start(env, log_dir=tmp_path)
-    try:
-        issued = await issue(fake_upstream.url)
-        ws = await open_client(gateway.ws_url, token=issued.token)
-        await receive_event(ws)
-        await ws.send(json.dumps({"type": "fake.echo"}))
-        await receive_event(ws)
-        await asyncio.sleep(0.6)  # let a checkpoint (every 0.2 s) record the echo
-        gateway.process.kill()
-        gateway.process.wait(10)
-    finally:
-        gateway.stop()
+    gateway = gateway_process(env_overrides=overrides)
+    issued = await issue(fake_upstream.url)
+    ws = await open_client(gateway.ws_url, token=issued.token)
+    await receive_event(ws)
+    await ws.send(json.dumps({"type": "fake.echo"}))
+    await receive_event(ws)
+    await asyncio.sleep(0.6)  # let a checkpoint (every 0.2 s) record the echo
+    gateway.process.kill()
+    gateway.process.wait(10)
 
-    restarted = GatewayProcess.start(env, log_dir=tmp_path)
-    try:
-        row = await wait_for_row(virtual_key_name=issued.name)
-        assert (row.status, row.gateway_instance) == (
-            "interrupted",
-            "gateway-under-test",
-        )
-        assert (row.messages_from_client, row.messages_from_upstream) == (1, 2)
-        assert row.ended_at == row.checkpointed_at
-        ws = await open_client(restarted.ws_url, token=issued.token)
-        assert (await receive_event(ws))["type"] == "session.created"
-        await ws.close()
-    finally:
-        restarted.stop()
+    restarted = gateway_process(env_overrides=overrides)
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert (row.status, row.gateway_instance) == (
+        "interrupted",
+        "gateway-under-test",
+    )
+    assert (row.messages_from_client, row.messages_from_upstream) == (1, 2)
+    assert row.ended_at == row.checkpointed_at
+    ws = await open_client(restarted.ws_url, token=issued.token)
+    assert (await receive_event(ws))["type"] == "session.created"
+    await ws.close()
+    restarted.stop()
     assert "interrupted" in restarted.log()

@@ -14,8 +14,13 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from tests.e2e.helpers import expect_refusal, open_client, receive_event, wait_for_row
-from tests.support.processes import GatewayProcess, child_environment
+from tests.support.clients import (
+    expect_refusal,
+    open_client,
+    receive_event,
+    wait_for_row,
+)
+from tests.support.processes import GatewayLauncher
 
 pytestmark = [
     pytest.mark.e2e,
@@ -30,19 +35,12 @@ RECHECK_SECONDS = "300" if USES_REDIS else "0.5"
 
 
 @pytest.fixture(scope="module")
-def two_gateways(django_db_setup, django_db_blocker, tmp_path_factory):
-    with django_db_blocker.unblock():
-        env = child_environment(GATEWAY_KEY_RECHECK_SECONDS=RECHECK_SECONDS)
+def two_gateways(gateway_env, tmp_path_factory):
+    overrides = {"GATEWAY_KEY_RECHECK_SECONDS": RECHECK_SECONDS}
     log_dir = tmp_path_factory.mktemp("pair")
-    first = GatewayProcess.start(env, log_dir=log_dir)
-    try:
-        second = GatewayProcess.start(env, log_dir=log_dir)
-    except Exception:
-        first.stop()
-        raise
-    yield first, second
-    first.stop()
-    second.stop()
+    with GatewayLauncher(gateway_env, log_dir=log_dir) as launcher:
+        first = launcher.start(env_overrides=overrides)
+        yield first, launcher.start(env_overrides=overrides)
 
 
 class AdminBrowser:

@@ -11,14 +11,20 @@ from decimal import Decimal
 import pytest
 from websockets.asyncio.client import connect
 
-from realtime.fake_upstream import FakeRealtimeServer
 from realtime.models import ModelPrice, RealtimeSession
-from tests.e2e.helpers import BIG, converse, expect_refusal, receive_event, wait_for_row
-from tests.fakes.providers import (
+from realtime.testing import (
     FakeAzureRealtime,
     FakeCartesiaTTS,
     FakeElevenLabs,
     FakeGeminiLive,
+    FakeRealtimeServer,
+)
+from tests.support.clients import (
+    BIG,
+    converse,
+    expect_refusal,
+    receive_event,
+    wait_for_row,
 )
 from tests.support.events import USER_TEXT
 from tests.support.keys import UPSTREAM_SECRET

@@ -15,10 +15,10 @@ from cryptography.x509.oid import NameOID
 from google import genai
 from openai import AsyncOpenAI
 
-from tests.e2e.helpers import wait_for_row
-from tests.fakes.providers import FakeGeminiLive
+from realtime.testing import FakeGeminiLive
+from tests.support.clients import wait_for_row
 from tests.support.keys import UPSTREAM_SECRET
-from tests.support.processes import GatewayProcess
+from tests.support.processes import GatewayLauncher
 
 pytestmark = [
     pytest.mark.e2e,
@@ -104,13 +104,9 @@ def tls_daphne(gateway_env, tmp_path_factory):
     """A gateway serving wss:// with a certificate for 127.0.0.1."""
     directory = tmp_path_factory.mktemp("tls")
     cert, key, context = _self_signed(directory)
-    process = GatewayProcess.start(
-        gateway_env,
-        log_dir=directory,
-        extra_args=("--tls-cert", cert, "--tls-key", key),
-    )
-    yield process, context
-    process.stop()
+    with GatewayLauncher(gateway_env, log_dir=directory) as launcher:
+        process = launcher.start(extra_args=("--tls-cert", cert, "--tls-key", key))
+        yield process, context
 
 
 async def test_google_genai_sdk_holds_a_live_session(tls_daphne, issue):

@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from tests.e2e.helpers import (
+from tests.support.clients import (
     converse,
     expect_refusal,
     open_client,
     receive_event,
     wait_for_row,
 )
-from tests.support.processes import GatewayProcess
+from tests.support.processes import GatewayLauncher
 
 pytestmark = [
     pytest.mark.e2e,
@@ -25,11 +25,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def uvicorn(gateway_env, tmp_path_factory):
-    process = GatewayProcess.start(
-        gateway_env, log_dir=tmp_path_factory.mktemp("uvicorn"), server="uvicorn"
-    )
-    yield process
-    process.stop()
+    log_dir = tmp_path_factory.mktemp("uvicorn")
+    with GatewayLauncher(gateway_env, log_dir=log_dir) as launcher:
+        yield launcher.start(server="uvicorn")
 
 
 async def test_a_session_under_uvicorn(uvicorn, fake_upstream, issue):
@@ -62,21 +60,18 @@ async def test_refusal_under_uvicorn(uvicorn, fake_upstream):
 
 
 async def test_sigterm_under_uvicorn_finalises_rows(
-    gateway_env, tmp_path, fake_upstream, issue
+    gateway_process, fake_upstream, issue
 ):
-    gateway = GatewayProcess.start(gateway_env, log_dir=tmp_path, server="uvicorn")
-    try:
-        issued = await issue(fake_upstream.url)
-        ws = await open_client(gateway.ws_url, token=issued.token)
-        await receive_event(ws)
-        stopping = asyncio.get_running_loop().run_in_executor(None, gateway.stop)
-        async with asyncio.timeout(15):
-            await ws.wait_closed()
-        # uvicorn re-raises SIGTERM after its graceful shutdown (-15); -9 would
-        # mean stop() had to kill it.
-        assert await stopping in (0, -15)
-    finally:
-        gateway.stop()
+    gateway = gateway_process(server="uvicorn")
+    issued = await issue(fake_upstream.url)
+    ws = await open_client(gateway.ws_url, token=issued.token)
+    await receive_event(ws)
+    stopping = asyncio.get_running_loop().run_in_executor(None, gateway.stop)
+    async with asyncio.timeout(15):
+        await ws.wait_closed()
+    # uvicorn re-raises SIGTERM after its graceful shutdown (-15); -9 would
+    # mean stop() had to kill it.
+    assert await stopping in (0, -15)
     row = await wait_for_row(virtual_key_name=issued.name)
     assert row.status == "finished"
     assert row.close_code == 1012  # uvicorn's "service restart"

@@ -8,57 +8,24 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
-from gateway_project.asgi import application
 from keys import services as key_services
 from keys.models import VirtualKey
-from realtime.fake_upstream import FakeRealtimeServer
 from realtime.models import RealtimeSession
+from realtime.testing import FakeRealtimeServer
+from tests.support.communicators import (
+    PATH,
+    expect_error_and_close,
+    only_session,
+    open_session,
+    read_until,
+)
 from tests.support.events import USER_TEXT
 from tests.support.keys import UPSTREAM_SECRET
 from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(20)]
-
-PATH = "/v1/realtime?model=gpt-realtime"
-
-
-async def open_session(token=None, *, path=PATH, headers=None, subprotocols=None):
-    if headers is None:
-        headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
-    communicator = WebsocketCommunicator(
-        application, path, headers=headers, subprotocols=subprotocols
-    )
-    connected, subprotocol = await communicator.connect(timeout=5)
-    assert connected
-    communicator.subprotocol = subprotocol
-    return communicator
-
-
-async def expect_error_and_close(communicator, *, code: int, error_code: str) -> dict:
-    event = await communicator.receive_json_from(timeout=5)
-    assert event["type"] == "error"
-    assert event["error"]["code"] == error_code
-    assert event["error"]["type"] in ("invalid_request_error", "server_error")
-    closing = await communicator.receive_output(timeout=5)
-    assert closing == {"type": "websocket.close", "code": code}
-    await communicator.disconnect()
-    return event
-
-
-async def read_until(communicator, event_type: str) -> list[dict]:
-    events = []
-    while True:
-        event = await communicator.receive_json_from(timeout=5)
-        events.append(event)
-        if event["type"] == event_type:
-            return events
-
-
-async def only_session() -> RealtimeSession:
-    return await RealtimeSession.objects.aget()
 
 
 async def test_conversation_is_bridged_and_its_usage_logged(fake_upstream, issue):

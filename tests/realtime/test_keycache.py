@@ -13,7 +13,7 @@ from keys import services as key_services
 from keys.models import VirtualKey
 from keys.values import KeyIdentity, ProviderTarget, ResolvedCredential, Secret
 from realtime.models import RealtimeSession
-from tests.realtime.test_consumer import expect_error_and_close, open_session
+from tests.support.communicators import expect_error_and_close, open_session
 
 pytestmark = pytest.mark.timeout(20)
 db = pytest.mark.django_db(transaction=True)

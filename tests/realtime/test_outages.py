@@ -10,7 +10,7 @@ from channels.layers import channel_layers
 from django.db import OperationalError
 
 from realtime import services
-from tests.realtime.test_consumer import (
+from tests.support.communicators import (
     expect_error_and_close,
     only_session,
     open_session,

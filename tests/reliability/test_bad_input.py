@@ -22,17 +22,17 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
-from realtime.fake_upstream import FakeRealtimeServer
 from realtime.models import RealtimeSession
-from tests.e2e.helpers import (
+from realtime.testing import FakeRealtimeServer
+from tests.support.clients import (
     converse,
     expect_refusal,
     open_client,
     receive_event,
     wait_for_row,
 )
-from tests.reliability.helpers import http_get, rss_kib
 from tests.support.events import USER_TEXT
+from tests.support.processes import http_get, rss_kib
 
 pytestmark = [
     pytest.mark.e2e,

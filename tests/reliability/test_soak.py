@@ -24,8 +24,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from realtime.models import RealtimeSession
-from tests.reliability.helpers import http_get, rss_kib
-from tests.support.processes import GatewayProcess
+from tests.support.processes import (
+    GatewayLauncher,
+    GatewayProcess,
+    http_get,
+    rss_kib,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -75,16 +79,13 @@ def soak_gateway(gateway_env, tmp_path_factory):
     if soft != resource.RLIM_INFINITY and soft < needed:
         ceiling = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))  # inherited
-    env = {
-        **gateway_env,
+    overrides = {
         "GATEWAY_KEY_RECHECK_SECONDS": "5",  # the default, not the tests' 0.5
         "GATEWAY_LOG_LEVEL": "INFO",
     }
-    process = GatewayProcess.start(env, log_dir=tmp_path_factory.mktemp("soak"))
-    try:
-        yield process
-    finally:
-        process.stop()
+    log_dir = tmp_path_factory.mktemp("soak")
+    with GatewayLauncher(gateway_env, log_dir=log_dir) as launcher:
+        yield launcher.start(env_overrides=overrides)
 
 
 def live_sessions(gateway: GatewayProcess) -> int:

@@ -1,14 +1,16 @@
-"""Real gateway server processes (Daphne or uvicorn) on 127.0.0.1 for e2e tests."""
+"""Real gateway processes (Daphne or uvicorn) on 127.0.0.1, and probes of them."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +70,11 @@ class GatewayProcess:
         server: str = "daphne",
         extra_args: tuple[str, ...] = (),
     ) -> GatewayProcess:
+        """Run `manage.py rungateway` on a free port; return once /healthz answers.
+
+        Tests start processes through :class:`GatewayLauncher` (the
+        ``gateway_process`` fixture), which stops them.
+        """
         port = free_port()
         command = [
             sys.executable, "manage.py", "rungateway", "--port", str(port),
@@ -124,3 +131,58 @@ class GatewayProcess:
                 self.process.kill()
                 self.process.wait(5)
         return self.process.returncode
+
+
+class GatewayLauncher:
+    """Starts gateway processes on one environment; stops them all on exit.
+
+    The one way tests start gateways: the ``gateway_process`` fixture hands out
+    :meth:`start`, and module- or session-scoped fixtures use a launcher as a
+    context manager of their own scope.
+    """
+
+    def __init__(self, env: dict[str, str], *, log_dir: Path) -> None:
+        self._env = env
+        self._log_dir = log_dir
+        self._started: list[GatewayProcess] = []
+
+    def start(
+        self,
+        *,
+        server: str = "daphne",
+        env_overrides: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> GatewayProcess:
+        """Start a gateway (`server` is daphne or uvicorn) and wait until it is ready."""
+        env = {**self._env, **(env_overrides or {})}
+        gateway = GatewayProcess.start(
+            env, log_dir=self._log_dir, server=server, extra_args=extra_args
+        )
+        self._started.append(gateway)
+        return gateway
+
+    def stop_all(self) -> None:
+        """Stop every gateway started here, newest first (stopping twice is fine)."""
+        while self._started:
+            self._started.pop().stop()
+
+    def __enter__(self) -> GatewayLauncher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_all()
+
+
+def rss_kib(pid: int) -> int:
+    """The resident set size of process `pid`, in KiB (Linux /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB$", status, re.MULTILINE).group(1))
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    """Status and body of a GET, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()

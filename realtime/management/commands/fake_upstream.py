@@ -5,7 +5,7 @@ import contextlib
 
 from django.core.management.base import BaseCommand
 
-from realtime.fake_upstream import serve
+from realtime.testing import serve
 
 
 class Command(BaseCommand):

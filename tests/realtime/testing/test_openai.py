@@ -11,7 +11,7 @@ import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from realtime.fake_upstream import FakeRealtimeServer
+from realtime.testing import FakeRealtimeServer
 
 API_KEY = "sk-test-fake-upstream"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

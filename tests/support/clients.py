@@ -1,4 +1,4 @@
-"""Shared pieces of the end-to-end tests: clients, waits and row checks."""
+"""Clients of real gateway processes (websockets), and waits for session rows."""
 
 from __future__ import annotations
 
