@@ -15,7 +15,6 @@ import logging
 import random
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -127,17 +126,6 @@ class SessionLog(logging.LoggerAdapter):
         return f"[session {self.extra['session']}] {msg}", kwargs
 
 
-def _query_with_route(scope: dict) -> bytes:
-    """The query string, plus path parameters of a provider-native route."""
-    query = scope.get("query_string", b"")
-    params = dict(scope.get("url_route", {}).get("kwargs", {}))
-    params.pop("api_version", None)  # part of the route, not a parameter
-    if not params:
-        return query
-    extra = urlencode(params).encode("latin-1")
-    return query + b"&" + extra if query else extra
-
-
 def _keys_unavailable() -> ServiceUnavailable:
     return ServiceUnavailable(
         "The gateway cannot check keys right now; try again shortly.",
@@ -216,7 +204,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Authenticate, dial the upstream while writing the row, then accept."""
         handshake = parse_handshake(
             headers=self.scope.get("headers", ()),
-            query_string=_query_with_route(self.scope),
+            query_string=self.scope.get("query_string", b""),
             subprotocols=self.scope.get("subprotocols", ()),
             places=key_places(),
         )

@@ -23,11 +23,12 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from keys.values import Secret
-from realtime.credentials import SELECTABLE_PROTOCOLS, KeyPlaces, parse_handshake
+from realtime.credentials import KeyPlaces, parse_handshake
 from realtime.dialects.openai_beta import BetaClientOnGA, GAClientOnBeta
 from realtime.events import Usage
 from realtime.exceptions import GatewayError
 from realtime.providers import ConnectRequest, ProviderSession, adapter_for, key_places
+from realtime.providers.openai import SUBPROTOCOLS as SELECTABLE_PROTOCOLS
 
 pytestmark = pytest.mark.timeout(120)
 
