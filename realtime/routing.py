@@ -9,6 +9,7 @@ voice_id) join the query string before the consumer sees it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -28,11 +29,11 @@ class UnknownPath(AsyncWebsocketConsumer):
 class RouteParamsToQuery:
     """ASGI wrapper: appends the named route parameters to the query string."""
 
-    def __init__(self, app, names: tuple[str, ...]) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], names: tuple[str, ...]):
         self.app = app
         self.names = names
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: dict, receive, send) -> None:
         """Serve the connection with the parameters in `query_string`."""
         kwargs = scope.get("url_route", {}).get("kwargs", {})
         params = [(name, kwargs[name]) for name in self.names if name in kwargs]
@@ -40,7 +41,7 @@ class RouteParamsToQuery:
             query = scope.get("query_string", b"")
             extra = urlencode(params).encode("latin-1")
             scope = {**scope, "query_string": query + b"&" + extra if query else extra}
-        return await self.app(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 consumer = RealtimeConsumer.as_asgi()

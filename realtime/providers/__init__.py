@@ -9,8 +9,8 @@ checks (`AdapterKinds`, registered by `RealtimeConfig.ready`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -57,8 +57,11 @@ def _adapters() -> list[ProviderAdapter]:
     return [adapter_for(kind) for kind in known_kinds()]
 
 
-def _unique(items):
-    return tuple(dict.fromkeys(items))
+T = TypeVar("T")
+
+
+def _unique(items: Iterable[T]) -> tuple[T, ...]:
+    return tuple(dict.fromkeys(items))  # first-seen order
 
 
 @functools.cache

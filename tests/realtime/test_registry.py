@@ -10,7 +10,6 @@ from keys.kinds import provider_kinds
 from keys.values import Secret
 from realtime.exceptions import AccessDenied
 from realtime.providers import (
-    AdapterKinds,
     ClientRoute,
     ConnectRequest,
     ProviderSession,
@@ -130,4 +129,3 @@ def test_keys_asks_the_registered_adapter_kinds():
     provider_kinds.check_options("azure", {"resource": "contoso"})
     with pytest.raises(OptionsError):
         provider_kinds.check_options("azure", {"api_style": "beta"})
-    assert isinstance(provider_kinds._catalogue, AdapterKinds)
