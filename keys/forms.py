@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 
+from keys.kinds import provider_kinds
 from keys.models import Provider, VirtualKey
 from keys.services import clean_models
 
@@ -18,9 +18,7 @@ class ProviderForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [
-            (kind, kind) for kind in sorted(settings.GATEWAY_PROVIDER_ADAPTERS)
-        ]
+        self.fields["kind"].choices = [(kind, kind) for kind in provider_kinds.kinds()]
 
 
 class ModelListField(forms.CharField):

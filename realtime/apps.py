@@ -8,4 +8,9 @@ class RealtimeConfig(AppConfig):
     verbose_name = "Realtime usage"
 
     def ready(self) -> None:
+        from keys.kinds import provider_kinds
         from realtime import checks  # noqa: F401  (registers the system checks)
+        from realtime.providers import AdapterKinds
+
+        # keys/ checks provider rows against the adapters without importing them.
+        provider_kinds.register(AdapterKinds())

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
-from urllib.parse import urlencode
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -37,17 +36,6 @@ logger = logging.getLogger(__name__)
 
 # How long ending a session waits for its bridge to stop.
 _STOP_TIMEOUT = 2.0
-
-
-def query_with_route(scope: dict[str, Any]) -> bytes:
-    """The query string, plus path parameters of a provider-native route."""
-    query: bytes = scope.get("query_string", b"")
-    params = dict(scope.get("url_route", {}).get("kwargs", {}))
-    params.pop("api_version", None)  # part of the route, not a parameter
-    if not params:
-        return query
-    extra = urlencode(params).encode("latin-1")
-    return query + b"&" + extra if query else extra
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
@@ -102,7 +90,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Admit the handshake, accept it, and start the bridge."""
         handshake = parse_handshake(
             headers=self.scope.get("headers", ()),
-            query_string=query_with_route(self.scope),
+            query_string=self.scope.get("query_string", b""),
             subprotocols=self.scope.get("subprotocols", ()),
             places=key_places(),
         )

@@ -7,6 +7,11 @@ provider's own key header such as xi-api-key, x-portkey-provider), subprotocols
 "<provider header>.K", x-portkey-provider.P) and query parameters (virtual_key,
 api_key, each provider's own key parameter such as key, provider). None of these
 is ever forwarded upstream.
+
+What providers' own clients do (their key places, the subprotocol to select,
+how they announce a dialect) comes in a `KeyPlaces`, built from the adapters by
+`realtime.providers.key_places()`; this module names no provider. The browser
+convention `openai-insecure-api-key.K` is accepted for every provider.
 """
 
 from __future__ import annotations
@@ -27,22 +32,46 @@ _PROVIDER_PROTOCOL = "x-portkey-provider."
 _DROPPED_PROTOCOLS = ("openai-organization.", "openai-project.")
 
 GATEWAY_QUERY_PARAMS = frozenset({"virtual_key", "api_key", "provider"})
-# Offered subprotocols the gateway may select, best first; never a credential.
-SELECTABLE_PROTOCOLS = ("realtime", "openai-beta.realtime-v1")
-_BETA_PROTOCOL = "openai-beta.realtime-v1"
-_BETA_HEADER = b"openai-beta"
+DEFAULT_DIALECT = "ga"
+
+
+@dataclass(frozen=True, slots=True)
+class DialectSign:
+    """How a client announces a dialect other than the default: either sign."""
+
+    dialect: str  # e.g. "beta"
+    header: tuple[str, str] | None = None  # (lower-case name, a token its value holds)
+    subprotocol: str | None = None  # an offered subprotocol
+
+    def shown_by(self, headers: dict[bytes, str], protocols: list[str]) -> bool:
+        """True when the handshake carries this sign."""
+        if self.subprotocol is not None and self.subprotocol in protocols:
+            return True
+        if self.header is None:
+            return False
+        name, token = self.header
+        return token in headers.get(name.encode(), "")
 
 
 @dataclass(frozen=True, slots=True)
 class KeyPlaces:
-    """Where providers' own clients put a key, beyond the gateway's places."""
+    """Where providers' own clients put a key, beyond the gateway's places, and
+    what else they say at the handshake (a subprotocol to select, a dialect)."""
 
     headers: tuple[str, ...] = ()  # lower-case header names, e.g. xi-api-key
     params: tuple[str, ...] = ()  # query parameters, e.g. key
+    # Offered subprotocols the gateway may select, best first; never a credential.
+    subprotocols: tuple[str, ...] = ()
+    dialects: tuple[DialectSign, ...] = ()  # the first sign shown decides
 
     @property
     def protocol_prefixes(self) -> tuple[str, ...]:
         return tuple(f"{name}." for name in self.headers)
+
+    @property
+    def sign_headers(self) -> tuple[bytes, ...]:
+        """Header names (lower-case bytes) that announce a dialect."""
+        return tuple(s.header[0].encode() for s in self.dialects if s.header)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +103,7 @@ class Handshake:
     query: tuple[tuple[str, str], ...]  # the client's query, gateway params removed
     subprotocols: tuple[str, ...]  # offered, credentials removed
     selected_subprotocol: str | None
-    dialect: str = "ga"  # "beta": an OpenAI client of the retired beta interface
+    dialect: str = DEFAULT_DIALECT  # else a DialectSign's, e.g. "beta"
 
 
 def _bearer(value: str) -> str | None:
@@ -97,10 +126,11 @@ def parse_handshake(
     """Split a handshake into credentials and what may go upstream."""
     provider_headers = tuple(name.encode() for name in places.headers)
     wanted = (_VIRTUAL_KEY_HEADER, _API_KEY_HEADER, _PROVIDER_HEADER, _AUTHORIZATION)
+    wanted += provider_headers + places.sign_headers
     header = {}
     for name, value in headers:
         name = name.lower()
-        if name in wanted or name in provider_headers or name == _BETA_HEADER:
+        if name in wanted:
             header.setdefault(name, value.decode("latin-1").strip())
 
     protocol_vk = protocol_key = protocol_provider = None
@@ -145,15 +175,16 @@ def parse_handshake(
             header.get(_PROVIDER_HEADER), protocol_provider, own.get("provider")
         ),
     )
-    beta = _BETA_PROTOCOL in kept_protocols or "realtime=v1" in header.get(
-        _BETA_HEADER, ""
+    dialect = next(
+        (s.dialect for s in places.dialects if s.shown_by(header, kept_protocols)),
+        DEFAULT_DIALECT,
     )
-    selected = next((p for p in SELECTABLE_PROTOCOLS if p in kept_protocols), None)
+    selected = next((p for p in places.subprotocols if p in kept_protocols), None)
     return Handshake(
         credentials=credentials,
         model=model,
         query=forwarded,
         subprotocols=tuple(kept_protocols),
         selected_subprotocol=selected,
-        dialect="beta" if beta else "ga",
+        dialect=dialect,
     )

@@ -2,16 +2,21 @@
 
 `/v1/realtime` serves every provider: the virtual key decides which. The other
 paths are where providers' own SDKs connect, so an SDK works by changing only
-its base URL; they reach the same consumer, and path parameters (an ElevenLabs
-voice_id) join the query.
+its base URL; each adapter declares its own (`client_routes`), they reach the
+same consumer, and the route parameters an adapter names (an ElevenLabs
+voice_id) join the query string before the consumer sees it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlencode
+
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.urls import path, re_path
+from django.urls import URLPattern, path, re_path
 
 from realtime.consumers import RealtimeConsumer
+from realtime.providers import ClientRoute, client_routes
 
 
 class UnknownPath(AsyncWebsocketConsumer):
@@ -21,23 +26,35 @@ class UnknownPath(AsyncWebsocketConsumer):
         await self.close()
 
 
+class RouteParamsToQuery:
+    """ASGI wrapper: appends the named route parameters to the query string."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], names: tuple[str, ...]):
+        self.app = app
+        self.names = names
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        """Serve the connection with the parameters in `query_string`."""
+        kwargs = scope.get("url_route", {}).get("kwargs", {})
+        params = [(name, kwargs[name]) for name in self.names if name in kwargs]
+        if params:
+            query = scope.get("query_string", b"")
+            extra = urlencode(params).encode("latin-1")
+            scope = {**scope, "query_string": query + b"&" + extra if query else extra}
+        await self.app(scope, receive, send)
+
+
 consumer = RealtimeConsumer.as_asgi()
+
+
+def _native(route: ClientRoute) -> URLPattern:
+    if route.query_params:
+        return path(route.path, RouteParamsToQuery(consumer, route.query_params))
+    return path(route.path, consumer)
+
 
 websocket_urlpatterns = [
     path("v1/realtime", consumer),
-    # Azure OpenAI SDKs (GA and preview)
-    path("openai/v1/realtime", consumer),
-    path("openai/realtime", consumer),
-    # google-genai (Gemini Live)
-    path(
-        "ws/google.ai.generativelanguage.<str:api_version>."
-        "GenerativeService.BidiGenerateContent",
-        consumer,
-    ),
-    # Cartesia
-    path("tts/websocket", consumer),
-    # ElevenLabs: text-to-speech and agents
-    path("v1/text-to-speech/<str:voice_id>/stream-input", consumer),
-    path("v1/convai/conversation", consumer),
+    *(_native(route) for route in client_routes()),
     re_path(r"", UnknownPath.as_asgi()),
 ]

@@ -90,19 +90,6 @@ def test_imports_are_absolute():
     assert relative == []
 
 
-def test_keys_imports_nothing_from_realtime():
-    offenders = {
-        module: sorted(
-            m
-            for m in _imports(module, load_time_only=False)
-            if m.startswith("realtime")
-        )
-        for module in MODULES
-        if module.startswith("keys")
-    }
-    assert {m: i for m, i in offenders.items() if i} == {}
-
-
 def test_no_module_imports_the_consumer_but_the_routes():
     importers = {
         module

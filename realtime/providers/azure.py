@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from realtime.providers.base import (
+    ClientRoute,
     ConnectRequest,
     OptionsError,
     Query,
@@ -34,6 +35,8 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     kind = "azure"
     default_url = ""  # built from the resource name
     credential_header = "api-key"
+    # The Azure OpenAI SDKs, GA and preview (OpenAI's subprotocols and dialects).
+    client_routes = (ClientRoute("openai/v1/realtime"), ClientRoute("openai/realtime"))
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

@@ -2,7 +2,10 @@
 
 An adapter knows one provider: its public endpoint, how the credential is sent,
 which client query parameters go along, where the session's model is named, and
-how the provider reports usage. Per session it opens a `ProviderSession`, which
+how the provider reports usage. It also declares what the provider's own clients
+do, so that routes and handshake parsing are built from the registry: the paths
+they connect to, where they put a key, which subprotocol to select and how they
+announce a dialect. Per session it opens a `ProviderSession`, which
 sees the frames as they pass: it reads usage and, only where a provider or a
 client dialect truly needs it, rewrites a frame. Frames pass through unchanged
 otherwise, and a session that has nothing to read from client frames says so,
@@ -16,10 +19,22 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from keys.services import model_allowed
 from keys.values import Secret
+from realtime.credentials import DialectSign
+from realtime.exceptions import AccessDenied
 from realtime.usage import NO_USAGE, Usage
 
 Query = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRoute:
+    """A path a provider's own SDK connects to, in Django `path()` syntax."""
+
+    path: str  # e.g. "v1/text-to-speech/<str:voice_id>/stream-input"
+    # Route parameters passed on as query parameters; any others are dropped.
+    query_params: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +91,18 @@ class ProviderSession:
     # False: the bridge never calls client_text (the common, zero-cost case).
     inspects_client_text: ClassVar[bool] = False
 
-    def __init__(self, *, model: str) -> None:
+    def __init__(self, *, model: str, allowed_models: tuple[str, ...] = ()) -> None:
         self.model = model
+        self.allowed_models = allowed_models  # the key's allow-list; empty: any
         self.usage: Usage = NO_USAGE
+
+    def check_model(self, model: str) -> None:
+        """Raise AccessDenied when the key may not use `model` (named in-band)."""
+        if not model_allowed(list(self.allowed_models), model):
+            raise AccessDenied(
+                f"Model {model!r} is not allowed for this virtual key.",
+                code="model_not_allowed",
+            )
 
     def client_text(self, text: str) -> str:
         """A client text frame on its way upstream (rewritten or as it is).
@@ -106,6 +130,12 @@ class ProviderAdapter:
     credential_header: ClassVar[str]
     # Query parameters the provider's clients may put the key in.
     credential_params: ClassVar[tuple[str, ...]] = ()
+    # Paths the provider's own clients connect to (beyond /v1/realtime).
+    client_routes: ClassVar[tuple[ClientRoute, ...]] = ()
+    # Subprotocols its clients offer that the gateway may select, best first.
+    client_subprotocols: ClassVar[tuple[str, ...]] = ()
+    # How its clients announce a dialect other than the default ("ga").
+    client_dialects: ClassVar[tuple[DialectSign, ...]] = ()
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> None:
@@ -138,4 +168,4 @@ class ProviderAdapter:
         self, *, model: str, request: ConnectRequest, allowed_models: tuple[str, ...]
     ) -> ProviderSession:
         """A fresh per-session frame handler."""
-        return ProviderSession(model=model)
+        return ProviderSession(model=model, allowed_models=allowed_models)

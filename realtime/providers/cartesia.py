@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from keys.services import model_allowed
 from realtime.events import count, decode_event, mapping
-from realtime.exceptions import AccessDenied
 from realtime.providers.base import (
+    ClientRoute,
     ConnectRequest,
     OptionsError,
     ProviderAdapter,
@@ -36,8 +35,7 @@ class CartesiaSession(ProviderSession):
     inspects_client_text = True
 
     def __init__(self, *, allowed_models: tuple[str, ...]) -> None:
-        super().__init__(model="")
-        self._allowed_models = list(allowed_models)
+        super().__init__(model="", allowed_models=allowed_models)
         self._bytes_per_second: dict[str, int] = {}  # per context_id
 
     def client_text(self, text: str) -> str:
@@ -45,11 +43,8 @@ class CartesiaSession(ProviderSession):
         if event is None or "transcript" not in event:
             return text
         model = str(event.get("model_id") or "")
-        if model and not model_allowed(self._allowed_models, model):
-            raise AccessDenied(
-                f"Model {model!r} is not allowed for this virtual key.",
-                code="model_not_allowed",
-            )
+        if model:
+            self.check_model(model)
         self.model = self.model or model
         transcript = event.get("transcript")
         characters = len(transcript) if isinstance(transcript, str) else 0
@@ -85,6 +80,7 @@ class CartesiaAdapter(ProviderAdapter):
     default_url = "wss://api.cartesia.ai/tts/websocket"
     credential_header = "x-api-key"
     credential_params = ("api_key",)
+    client_routes = (ClientRoute("tts/websocket"),)
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

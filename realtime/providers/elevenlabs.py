@@ -18,6 +18,7 @@ from urllib.parse import quote
 from realtime.events import decode_event, mapping
 from realtime.exceptions import BadRequest
 from realtime.providers.base import (
+    ClientRoute,
     ConnectRequest,
     ProviderAdapter,
     ProviderSession,
@@ -38,8 +39,10 @@ class TextToSpeechSession(ProviderSession):
 
     inspects_client_text = True
 
-    def __init__(self, *, model: str, output_format: str) -> None:
-        super().__init__(model=model)
+    def __init__(
+        self, *, model: str, output_format: str, allowed_models: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(model=model, allowed_models=allowed_models)
         self._bytes_per_second = named_format_bytes_per_second(output_format)
 
     def client_text(self, text: str) -> str:
@@ -68,8 +71,8 @@ class TextToSpeechSession(ProviderSession):
 class AgentSession(ProviderSession):
     """Counts the agent's audio and responses."""
 
-    def __init__(self, *, model: str) -> None:
-        super().__init__(model=model)
+    def __init__(self, *, model: str, allowed_models: tuple[str, ...] = ()) -> None:
+        super().__init__(model=model, allowed_models=allowed_models)
         self._bytes_per_second = named_format_bytes_per_second(DEFAULT_AGENT_FORMAT)
 
     def upstream_text(self, text: str) -> str:
@@ -97,6 +100,13 @@ class ElevenLabsAdapter(ProviderAdapter):
     kind = "elevenlabs"
     default_url = "wss://api.elevenlabs.io"
     credential_header = "xi-api-key"
+    # Text-to-speech (the voice joins the query) and agents.
+    client_routes = (
+        ClientRoute(
+            "v1/text-to-speech/<str:voice_id>/stream-input", query_params=("voice_id",)
+        ),
+        ClientRoute("v1/convai/conversation"),
+    )
 
     def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
         if query_value(query, "agent_id"):
@@ -124,8 +134,10 @@ class ElevenLabsAdapter(ProviderAdapter):
         self, *, model: str, request: ConnectRequest, allowed_models: tuple[str, ...]
     ) -> ProviderSession:
         if query_value(request.query, "agent_id"):
-            return AgentSession(model=model)
+            return AgentSession(model=model, allowed_models=allowed_models)
         output_format = query_value(request.query, "output_format") or (
             DEFAULT_TTS_FORMAT
         )
-        return TextToSpeechSession(model=model, output_format=output_format)
+        return TextToSpeechSession(
+            model=model, allowed_models=allowed_models, output_format=output_format
+        )

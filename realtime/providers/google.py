@@ -15,10 +15,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from keys.services import model_allowed
 from realtime.events import count, decode_event, mapping
-from realtime.exceptions import AccessDenied
 from realtime.providers.base import (
+    ClientRoute,
     ConnectRequest,
     ProviderAdapter,
     ProviderSession,
@@ -72,8 +71,7 @@ class GeminiLiveSession(ProviderSession):
     """Reads the setup message once, then only the usage reports."""
 
     def __init__(self, *, allowed_models: tuple[str, ...]) -> None:
-        super().__init__(model="")
-        self._allowed_models = list(allowed_models)
+        super().__init__(model="", allowed_models=allowed_models)
         self.inspects_client_text = True  # until the setup message has passed
 
     def client_text(self, text: str) -> str:
@@ -85,11 +83,7 @@ class GeminiLiveSession(ProviderSession):
         model = str(setup.get("model") or "")
         model = model.removeprefix(_MODEL_PREFIX)
         self.model = model
-        if not model_allowed(self._allowed_models, model):
-            raise AccessDenied(
-                f"Model {model!r} is not allowed for this virtual key.",
-                code="model_not_allowed",
-            )
+        self.check_model(model)
         return text
 
     def upstream_text(self, text: str) -> str:
@@ -121,6 +115,13 @@ class GeminiLiveAdapter(ProviderAdapter):
     )
     credential_header = "x-goog-api-key"
     credential_params = ("key",)
+    # google-genai; the API version in the path is not passed on.
+    client_routes = (
+        ClientRoute(
+            "ws/google.ai.generativelanguage.<str:api_version>."
+            "GenerativeService.BidiGenerateContent"
+        ),
+    )
 
     def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
         return None  # named in the setup message

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from realtime.credentials import DialectSign
 from realtime.events import count, decode_event, mapping, seconds
 from realtime.providers.base import (
     ConnectRequest,
@@ -18,13 +19,25 @@ from realtime.usage import Usage
 
 PROTOCOLS = ("ga", "beta")
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
+# Subprotocols OpenAI's browser clients offer; the gateway selects one, GA first.
+SUBPROTOCOLS = ("realtime", "openai-beta.realtime-v1")
+# A client of the retired beta interface says so in a header or a subprotocol.
+BETA_CLIENT = DialectSign(
+    "beta", header=("openai-beta", "realtime=v1"), subprotocol=SUBPROTOCOLS[1]
+)
 
 
 class OpenAISession(ProviderSession):
     """Sums `response.done` and input-transcription usage; translates dialects."""
 
-    def __init__(self, *, model: str, translator: Any = None) -> None:
-        super().__init__(model=model)
+    def __init__(
+        self,
+        *,
+        model: str,
+        allowed_models: tuple[str, ...] = (),
+        translator: Any = None,
+    ) -> None:
+        super().__init__(model=model, allowed_models=allowed_models)
         self._translator = translator
         # Only a translating session needs to see client frames.
         self.inspects_client_text = translator is not None
@@ -101,6 +114,8 @@ class OpenAIAdapter(ProviderAdapter):
     kind = "openai"
     default_url = "wss://api.openai.com/v1/realtime"
     credential_header = "authorization"
+    client_subprotocols = SUBPROTOCOLS
+    client_dialects = (BETA_CLIENT,)
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -134,5 +149,7 @@ class OpenAIAdapter(ProviderAdapter):
     ) -> ProviderSession:
         protocol = request.options.get("protocol", "ga")
         return OpenAISession(
-            model=model, translator=translator_for(request.dialect, protocol)
+            model=model,
+            allowed_models=allowed_models,
+            translator=translator_for(request.dialect, protocol),
         )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from realtime.credentials import ClientCredentials, parse_handshake
+from realtime.providers import key_places
 
 VK = "vk_" + "a" * 43
 
@@ -12,6 +13,7 @@ def parse(headers=(), query=b"", subprotocols=()):
         headers=[(name.encode(), value.encode()) for name, value in headers],
         query_string=query,
         subprotocols=subprotocols,
+        places=key_places(),
     )
 
 

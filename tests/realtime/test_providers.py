@@ -178,7 +178,7 @@ def test_every_providers_own_key_places_are_accepted():
 )
 def test_beta_dialect_is_detected(headers, protocols, dialect):
     handshake = parse_handshake(
-        headers=headers, query_string=b"", subprotocols=protocols
+        headers=headers, query_string=b"", subprotocols=protocols, places=key_places()
     )
     assert handshake.dialect == dialect
 

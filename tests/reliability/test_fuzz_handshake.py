@@ -16,8 +16,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from realtime.credentials import SELECTABLE_PROTOCOLS, KeyPlaces, parse_handshake
+from realtime.credentials import KeyPlaces, parse_handshake
 from realtime.providers import key_places
+from realtime.providers.openai import SUBPROTOCOLS as SELECTABLE_PROTOCOLS
 from tests.support.fuzzing import BOUNDED
 
 pytestmark = pytest.mark.timeout(120)

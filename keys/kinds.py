@@ -1,0 +1,54 @@
+"""Provider kinds, as told to keys/ by the app that speaks to providers.
+
+keys/ stores providers but never imports the code that speaks to them. That app
+registers a catalogue when it starts (realtime does, in `RealtimeConfig.ready`);
+a provider row's kind and options are checked against it, and the admin offers
+its kinds. Until one is registered, no kind is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+
+class KindCatalogue(Protocol):
+    """The provider kinds there are, and what options suit each."""
+
+    def kinds(self) -> Sequence[str]:
+        """Every provider kind, sorted."""
+        ...
+
+    def check_options(self, kind: str, options: Mapping[str, Any]) -> None:
+        """Raise ValueError when `options` do not suit `kind` (a known kind)."""
+        ...
+
+
+class _NoKinds:
+    def kinds(self) -> Sequence[str]:
+        return ()
+
+    def check_options(self, kind: str, options: Mapping[str, Any]) -> None:
+        return None
+
+
+class ProviderKinds:
+    """The registered catalogue (one per process, like `admin.site`)."""
+
+    def __init__(self) -> None:
+        self._catalogue: KindCatalogue = _NoKinds()
+
+    def register(self, catalogue: KindCatalogue) -> None:
+        """Use `catalogue` from now on (the last one registered wins)."""
+        self._catalogue = catalogue
+
+    def kinds(self) -> list[str]:
+        """Every known provider kind, sorted."""
+        return sorted(self._catalogue.kinds())
+
+    def check_options(self, kind: str, options: Mapping[str, Any]) -> None:
+        """Raise ValueError when `options` do not suit `kind` (a known kind)."""
+        self._catalogue.check_options(kind, options)
+
+
+provider_kinds = ProviderKinds()
