@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from keys.kinds import provider_kinds
@@ -16,20 +18,22 @@ class ProviderForm(forms.ModelForm):
         model = Provider
         fields = ["slug", "kind", "upstream_url", "options"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [(kind, kind) for kind in provider_kinds.kinds()]
+        kind = self.fields["kind"]
+        assert isinstance(kind, forms.ChoiceField)  # declared above
+        kind.choices = [(name, name) for name in provider_kinds.kinds()]
 
 
 class ModelListField(forms.CharField):
     """A comma-separated list of model names (a trailing * matches a prefix)."""
 
-    def prepare_value(self, value):
+    def prepare_value(self, value: Any) -> Any:
         if isinstance(value, list):
             return ", ".join(value)
         return value
 
-    def to_python(self, value) -> list[str]:
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
         return clean_models((value or "").split(","))
 
 
@@ -55,7 +59,7 @@ class VirtualKeyForm(forms.ModelForm):
             "expires_at",
         ]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.fields["credential"].required = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -151,7 +152,7 @@ class VirtualKey(models.Model):
         """The recognisable start of the key, the rest hidden."""
         return f"{self.key_prefix}…"
 
-    def is_expired(self, now=None) -> bool:
+    def is_expired(self, now: datetime.datetime | None = None) -> bool:
         """True when the key is past its expiry."""
         return self.expires_at is not None and self.expires_at <= (
             now or timezone.now()

@@ -125,9 +125,15 @@ def parse_handshake(
 ) -> Handshake:
     """Split a handshake into credentials and what may go upstream."""
     provider_headers = tuple(name.encode() for name in places.headers)
-    wanted = (_VIRTUAL_KEY_HEADER, _API_KEY_HEADER, _PROVIDER_HEADER, _AUTHORIZATION)
-    wanted += provider_headers + places.sign_headers
-    header = {}
+    wanted: tuple[bytes, ...] = (
+        _VIRTUAL_KEY_HEADER,
+        _API_KEY_HEADER,
+        _PROVIDER_HEADER,
+        _AUTHORIZATION,
+        *provider_headers,
+        *places.sign_headers,
+    )
+    header: dict[bytes, str] = {}
     for name, value in headers:
         name = name.lower()
         if name in wanted:

@@ -10,11 +10,13 @@ voice_id) join the query string before the consumer sees it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import URLPattern, path, re_path
 
+from realtime.client import Receive, Send
 from realtime.consumers import RealtimeConsumer
 from realtime.providers import ClientRoute, client_routes
 
@@ -33,7 +35,9 @@ class RouteParamsToQuery:
         self.app = app
         self.names = names
 
-    async def __call__(self, scope: dict, receive, send) -> None:
+    async def __call__(
+        self, scope: dict[str, Any], receive: Receive, send: Send
+    ) -> None:
         """Serve the connection with the parameters in `query_string`."""
         kwargs = scope.get("url_route", {}).get("kwargs", {})
         params = [(name, kwargs[name]) for name in self.names if name in kwargs]
@@ -49,7 +53,9 @@ consumer = RealtimeConsumer.as_asgi()
 
 def _native(route: ClientRoute) -> URLPattern:
     if route.query_params:
-        return path(route.path, RouteParamsToQuery(consumer, route.query_params))
+        # Channels routes ASGI apps where Django's stubs expect views.
+        app: Any = RouteParamsToQuery(consumer, route.query_params)
+        return path(route.path, app)
     return path(route.path, consumer)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from realtime.credentials import DialectSign
+from realtime.dialects import DialectTranslator
 from realtime.events import count, decode_event, mapping, seconds
 from realtime.providers.base import (
     ConnectRequest,
@@ -35,7 +36,7 @@ class OpenAISession(ProviderSession):
         *,
         model: str,
         allowed_models: tuple[str, ...] = (),
-        translator: Any = None,
+        translator: DialectTranslator | None = None,
     ) -> None:
         super().__init__(model=model, allowed_models=allowed_models)
         self._translator = translator
@@ -43,6 +44,7 @@ class OpenAISession(ProviderSession):
         self.inspects_client_text = translator is not None
 
     def client_text(self, text: str) -> str:
+        assert self._translator is not None  # only called when translating
         return self._translator.client_frame(text)
 
     def upstream_text(self, text: str) -> str:
@@ -97,7 +99,9 @@ def usage_from_response(usage: dict) -> Usage:
     )
 
 
-def translator_for(client_dialect: str, upstream_protocol: str) -> Any:
+def translator_for(
+    client_dialect: str, upstream_protocol: str
+) -> DialectTranslator | None:
     """A dialect translator when client and upstream disagree, else None."""
     if client_dialect == upstream_protocol:
         return None

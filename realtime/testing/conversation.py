@@ -237,6 +237,8 @@ class Conversation:
     def _audio_append(self, event: Event) -> list[Event]:
         audio = event.get("audio")
         try:
+            if not isinstance(audio, str | bytes):
+                raise TypeError("audio must be base64 text")
             size = len(base64.b64decode(audio, validate=True))
         except (TypeError, ValueError, binascii.Error) as exc:
             raise BadClientEvent(

@@ -276,6 +276,7 @@ class _GeminiSession(Session):
         )
         text = (self._last_text or "").strip()
         reply = f"You said: {text}" if text else GEMINI_DEFAULT_REPLY
+        parts: list[list[dict[str, Any]]]
         if self._audio_out:
             inline = {"mimeType": GEMINI_OUTPUT_MIME, "data": b64(GEMINI_OUTPUT_CHUNK)}
             parts = [[{"inlineData": inline}]] * GEMINI_OUTPUT_CHUNKS

@@ -210,8 +210,12 @@ class _Peer:
 
     async def _sleep(self, event: Event, message: str) -> bool:
         seconds = event.get("seconds")
-        valid = isinstance(seconds, int | float) and not isinstance(seconds, bool)
-        if not valid or not math.isfinite(seconds) or seconds < 0:
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
             raise BadClientEvent(
                 "invalid_value", "Expected seconds >= 0.", param="seconds"
             )

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from realtime.testing import serve
 
@@ -15,14 +16,16 @@ class Command(BaseCommand):
     )
     requires_system_checks = []
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=9100)
         parser.add_argument(
             "--api-key", default=None, help="Require this bearer key (default: any)."
         )
 
-    def handle(self, *args, host: str, port: int, api_key: str | None, **options):
+    def handle(
+        self, *args: Any, host: str, port: int, api_key: str | None, **options: Any
+    ) -> None:
         self.stdout.write(f"Fake realtime upstream on ws://{host}:{port}/v1/realtime")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(host=host, port=port, api_key=api_key))
