@@ -42,6 +42,16 @@ _REFUSED_LATE = SessionStatus.REJECTED
 class Bridge:
     """Moves one session's frames and watches over it while it runs."""
 
+    __slots__ = (
+        "_layer",
+        "_max_bytes",
+        "_send",
+        "_send_timeout",
+        "_state",
+        "client_dropped",
+        "session",
+    )
+
     def __init__(
         self, session: Session, *, send: Send, layer: object, state: ProcessState
     ) -> None:

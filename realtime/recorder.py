@@ -44,6 +44,8 @@ def session_log(session_id: uuid.UUID | None) -> SessionLog:
 class SessionRecord:
     """Writes one session's row: start, checkpoints, and the final write."""
 
+    __slots__ = ("client_address", "instance", "log", "provider_kind", "session_id")
+
     def __init__(
         self,
         *,
