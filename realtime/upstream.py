@@ -18,6 +18,20 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "realtime-gateway/1.0"
 
 
+class _connect_without_redirects(connect):
+    """`connect` that never follows a redirect.
+
+    `websockets` strips only Authorization and cookies on a cross-origin
+    redirect, so a provider key sent as `api-key`, `x-goog-api-key`,
+    `X-API-Key` or `xi-api-key` would go to whatever host a 3xx names. A
+    redirect is a refusal instead (`upstream_refused`), and nothing is sent to
+    its target.
+    """
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamOptions:
     """Connection settings shared by every session of a process."""
@@ -36,7 +50,7 @@ async def open_upstream(
     """Open the upstream; UpstreamTimeout, UpstreamUnavailable or LimitExceeded."""
     try:
         async with asyncio.timeout(options.connect_timeout):
-            return await connect(
+            return await _connect_without_redirects(
                 target.url,
                 additional_headers=list(target.headers),
                 subprotocols=[Subprotocol(p) for p in target.subprotocols] or None,

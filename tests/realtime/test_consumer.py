@@ -9,6 +9,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
+from websockets.asyncio.server import serve as websockets_serve
 
 from keys import services as key_services
 from keys.models import VirtualKey
@@ -411,3 +412,32 @@ async def test_an_invalid_upstream_frame_is_reported(fake_upstream, issue):
         session, code=4502, error_code="upstream_protocol_error"
     )
     assert (await only_session()).status == "failed"
+
+
+async def test_an_upstream_redirect_is_refused_and_never_followed(issue):
+    """A 3xx from the provider is `upstream_refused`: the credential never goes
+    to the host it names."""
+    async with FakeRealtimeServer() as target:
+
+        def redirect(connection, request):
+            response = connection.respond(302, "moved\n")
+            response.headers["Location"] = target.url
+            return response
+
+        async with websockets_serve(
+            redirect_handler, "127.0.0.1", 0, process_request=redirect
+        ) as redirector:
+            port = redirector.sockets[0].getsockname()[1]
+            issued = await issue(f"ws://127.0.0.1:{port}/v1/realtime")
+            session = await open_session(issued.token)
+            event = await expect_error_and_close(
+                session, code=4502, error_code="upstream_refused"
+            )
+    assert "302" in event["error"]["message"]
+    assert target.handshakes == []
+    row = await only_session()
+    assert (row.status, row.close_code) == ("failed", 4502)
+
+
+async def redirect_handler(connection):  # never reached: every request redirects
+    await connection.close()
