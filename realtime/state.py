@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from realtime.health import LayerProbe
 from realtime.keycache import KeyCache
 from realtime.metrics import Metrics
 from realtime.revocations import RevocationHub
@@ -29,6 +30,7 @@ class ProcessState:
         self.metrics = Metrics()
         self._instance: str | None = None
         self._hubs: dict[asyncio.AbstractEventLoop, RevocationHub] = {}
+        self._probes: dict[asyncio.AbstractEventLoop, LayerProbe] = {}
 
     @property
     def instance(self) -> str:
@@ -52,6 +54,16 @@ class ProcessState:
                 del self._hubs[stale]
             hub = self._hubs[loop] = RevocationHub(layer, key_cache=self.key_cache)
         return hub
+
+    def layer_probe(self, layer: Any) -> LayerProbe:
+        """The channel-layer health probe of the running event loop."""
+        loop = asyncio.get_running_loop()
+        probe = self._probes.get(loop)
+        if probe is None or probe.layer is not layer:
+            for stale in [other for other in self._probes if other.is_closed()]:
+                del self._probes[stale]
+            probe = self._probes[loop] = LayerProbe(layer)
+        return probe
 
 
 _current = ProcessState()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from asgiref.sync import sync_to_async
@@ -14,8 +13,6 @@ from django.views.decorators.http import require_GET
 from realtime.state import process_state
 
 logger = logging.getLogger(__name__)
-
-_LAYER_CHECK_TIMEOUT = 2.0
 
 
 def _database_ok() -> bool:
@@ -32,15 +29,7 @@ async def _layer_ok() -> bool:
     layer = get_channel_layer()
     if layer is None:
         return True
-    try:
-        async with asyncio.timeout(_LAYER_CHECK_TIMEOUT):
-            channel = await layer.new_channel()
-            await layer.send(channel, {"type": "health.check"})
-            await layer.receive(channel)
-        return True
-    except Exception:  # any failure means "not healthy"; the reason is logged
-        logger.warning("health check: channel layer unreachable", exc_info=True)
-        return False
+    return await process_state().layer_probe(layer).ok()
 
 
 @require_GET
