@@ -1,7 +1,8 @@
 """Read the process environment, once, into typed values.
 
-A `.env` file beside `manage.py` (written by `scripts/demo.sh` for development)
-fills in variables the real environment does not set; the real environment wins.
+A development file of KEY=VALUE lines (`scripts/demo.sh` writes `.env`) fills in
+variables the real environment does not set, but only when GATEWAY_ENV_FILE
+names it; the real environment wins.
 """
 
 from __future__ import annotations

@@ -16,7 +16,12 @@ from django.core.exceptions import ImproperlyConfigured
 from gateway_project import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-env.load_dotenv(BASE_DIR / ".env")
+# Development settings from a file, only when asked (scripts/demo.sh asks): a
+# stray .env must never turn DEBUG on where nobody asked for it.
+if _env_file := env.get_str("GATEWAY_ENV_FILE"):
+    if not (BASE_DIR / _env_file).is_file():
+        raise ImproperlyConfigured(f"GATEWAY_ENV_FILE names no file: {_env_file}")
+    env.load_dotenv(BASE_DIR / _env_file)
 
 DEBUG = env.get_bool("DJANGO_DEBUG", False)
 

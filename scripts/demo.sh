@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8000}"
+# Settings read .env only when asked; every command below asks.
+export GATEWAY_ENV_FILE=.env
 FAKE_PORT="${FAKE_PORT:-9100}"
 
 if [ ! -x .venv/bin/python ]; then

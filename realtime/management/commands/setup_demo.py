@@ -3,8 +3,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from keys import services
@@ -22,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--fake-port", type=int, default=9100)
 
     def handle(self, *args: Any, fake_port: int, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "setup_demo is for development only (it creates an admin user and "
+                "a provider at a fake upstream); run it with DJANGO_DEBUG=true."
+            )
         url = f"ws://127.0.0.1:{fake_port}/v1/realtime"
         provider, _ = Provider.objects.update_or_create(
             slug="demo", defaults={"kind": "openai", "upstream_url": url}
