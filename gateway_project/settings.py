@@ -7,6 +7,7 @@ Everything configurable comes from the environment, read here and only here:
 from __future__ import annotations
 
 import os
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,14 @@ GATEWAY_SLOW_CLIENT_SECONDS = env.get_number("GATEWAY_SLOW_CLIENT_SECONDS", 10.0
 # On SIGTERM, how long rungateway waits for live sessions to close and finalise.
 GATEWAY_DRAIN_SECONDS = env.get_number("GATEWAY_DRAIN_SECONDS", 10.0, minimum=0)
 GATEWAY_ALLOWED_ORIGINS = env.get_list("GATEWAY_ALLOWED_ORIGINS", "*")
+# Proxies (addresses or CIDRs) whose X-Forwarded-For names the client.
+try:
+    GATEWAY_TRUSTED_PROXIES = tuple(
+        ipaddress.ip_network(entry, strict=False)
+        for entry in env.get_list("GATEWAY_TRUSTED_PROXIES")
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(f"GATEWAY_TRUSTED_PROXIES: {exc}") from None
 
 # The provider registry: kind -> adapter class. The only place kinds are named.
 GATEWAY_PROVIDER_ADAPTERS = {

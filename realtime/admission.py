@@ -16,6 +16,7 @@ raises:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -27,10 +28,13 @@ from websockets.asyncio.client import ClientConnection
 
 from keys import exceptions as key_errors
 from realtime import services
+from realtime.addresses import throttle_key
 from realtime.credentials import Handshake
 from realtime.endings import Ending
 from realtime.exceptions import (
+    AccessDenied,
     AuthenticationFailed,
+    BadRequest,
     GatewayError,
     LimitExceeded,
     ServiceUnavailable,
@@ -82,6 +86,36 @@ class NotAdmitted(Exception):
         self.ending = ending
 
 
+TOO_MANY_FAILURES = "too_many_failed_attempts"
+
+
+def _throttle_buckets(handshake: Handshake, client_address: str) -> tuple[str, ...]:
+    """Where this handshake's failures count: its address (IPv6 by /64), then
+    the key it presented (by digest: the throttle never holds a key)."""
+    buckets = [throttle_key(client_address)]
+    token = handshake.credentials.virtual_key or handshake.credentials.api_key
+    if token:
+        digest = hashlib.blake2b(token.encode(), digest_size=16).hexdigest()
+        buckets.append(f"key:{digest}")
+    return tuple(buckets)
+
+
+def _failures_counted(error: GatewayError) -> int:
+    """How many of a refused handshake's buckets the refusal counts in.
+
+    An unknown or missing key counts against the address; a known key that is
+    refused (revoked, expired, a model outside its list, over its limit)
+    against the address and the key, so hammering one key slows down too.
+    """
+    if isinstance(error, AuthenticationFailed | BadRequest):
+        return 1
+    if isinstance(error, AccessDenied) or (
+        isinstance(error, LimitExceeded) and error.code != TOO_MANY_FAILURES
+    ):
+        return 2
+    return 0  # the gateway's own trouble (database, provider) is no client's fault
+
+
 def keys_unavailable() -> ServiceUnavailable:
     """The refusal when the database cannot check keys."""
     return ServiceUnavailable(
@@ -94,6 +128,18 @@ async def admit(
     handshake: Handshake, *, client_address: str, state: ProcessState
 ) -> Session:
     """Authorize the handshake, write its row and open its upstream."""
+    buckets = _throttle_buckets(handshake, client_address)
+    try:
+        return await _admit(handshake, client_address=client_address, state=state)
+    except Refused as refused:
+        for bucket in buckets[: _failures_counted(refused.error)]:
+            state.throttle.failed(bucket)
+        raise
+
+
+async def _admit(
+    handshake: Handshake, *, client_address: str, state: ProcessState
+) -> Session:
     authorized = await authorize(handshake, client_address=client_address, state=state)
     session_id = uuid.uuid4()
     log = session_log(session_id)
@@ -130,11 +176,11 @@ async def authorize(
     handshake: Handshake, *, client_address: str, state: ProcessState
 ) -> services.Authorized:
     """The authorized handshake; Refused when the client may not go on."""
-    if state.throttle.blocked(client_address):
+    if any(map(state.throttle.blocked, _throttle_buckets(handshake, client_address))):
         raise Refused(
             LimitExceeded(
-                "Too many failed handshakes from this address; slow down.",
-                code="too_many_failed_attempts",
+                "Too many failed handshakes from this address or key; slow down.",
+                code=TOO_MANY_FAILURES,
             )
         )
     token = handshake.credentials.virtual_key or handshake.credentials.api_key
@@ -152,9 +198,6 @@ async def authorize(
             instance=state.instance,
             allow_passthrough=settings.GATEWAY_ALLOW_PASSTHROUGH,
         )
-    except AuthenticationFailed as exc:
-        state.throttle.failed(client_address)
-        raise Refused(exc) from None
     except GatewayError as exc:
         raise Refused(exc) from None
     except DatabaseError:

@@ -18,10 +18,12 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from realtime import admission, endings
+from realtime.addresses import client_address
 from realtime.bridge import Bridge
 from realtime.client import ClientSide, Receive, Send
 from realtime.credentials import parse_handshake
@@ -95,12 +97,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             places=key_places(),
         )
         self._client.subprotocol = handshake.selected_subprotocol
+        address = self._client_address()
         try:
             session = await admission.admit(
-                handshake, client_address=self._client_address(), state=self._state
+                handshake, client_address=address, state=self._state
             )
         except admission.Refused as refused:
-            await self._refuse(refused.error)
+            await self._refuse(refused.error, address=address)
             return
         except admission.NotAdmitted as failed:
             self._session = failed.session
@@ -122,19 +125,18 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def _run_bridge(self, bridge: Bridge) -> None:
         await self._end(await bridge.run())
 
-    async def _refuse(self, error: GatewayError) -> None:
+    async def _refuse(self, error: GatewayError, *, address: str) -> None:
         """Refuse a handshake: no upstream, one error event, then the close."""
         self._state.metrics.handshake_refused(code=error.code)
         session_log(None).warning(
-            "refused a handshake from %s: %s", self._client_address(), error.code
+            "refused a handshake from %s: %s", address, error.code
         )
         ending = Ending.by_gateway(error, status=SessionStatus.REJECTED)
         self._ending = asyncio.ensure_future(self._client.close(ending))
         await asyncio.shield(self._ending)
 
     def _client_address(self) -> str:
-        client = self.scope.get("client")
-        return str(client[0]) if client else ""
+        return client_address(self.scope, settings.GATEWAY_TRUSTED_PROXIES)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """The client closed or vanished: close the upstream, finalise the row."""

@@ -55,6 +55,8 @@ class RealtimeSession(models.Model):
     close_code = models.IntegerField("close code", null=True, blank=True)
     close_reason = models.CharField("close reason", max_length=255, blank=True)
     error = models.CharField("error", max_length=500, blank=True)
+    # Refused handshakes of one key for one reason within a minute share a row.
+    attempts = models.PositiveIntegerField("attempts", default=1)
 
     # The counter columns: realtime.usage.COUNTER_FIELDS, one column a field of
     # Meter and Usage (a test checks the two agree, names and numeric types).

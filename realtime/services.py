@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from realtime.credentials import Handshake
 from realtime.exceptions import (
     AccessDenied,
     AuthenticationFailed,
+    BadRequest,
     GatewayError,
     LimitExceeded,
 )
@@ -83,9 +85,26 @@ def _authorize(
     return resolved, handshake_model(resolved, handshake)
 
 
+# What a model (or deployment, voice, agent) name may look like before it is
+# checked, logged or stored: providers' names are short and plain.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
+# Rejected handshakes of one key for one reason within this window share a row.
+REJECTION_WINDOW = datetime.timedelta(minutes=1)
+
+
+def check_model_name(name: str) -> None:
+    """BadRequest unless `name` is empty or a plausible model name."""
+    if name and not _MODEL_NAME.fullmatch(name):
+        raise BadRequest(
+            "The model name is not valid: at most 200 letters, digits and ._:/@+-.",
+            code="invalid_model",
+        )
+
+
 def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str | None:
     """The model the handshake names, checked against the key (KeyRefused);
     None when the provider names it in-band. No database access."""
+    check_model_name(handshake.model)
     provider = resolved.provider
     try:
         adapter = adapter_for(provider.kind)
@@ -96,6 +115,8 @@ def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str |
             code="provider_misconfigured",
         ) from None
     model = adapter.handshake_model(handshake.query, provider.options)
+    if model is not None:
+        check_model_name(model)
     if model is not None and resolved.key is not None:
         key_services.virtual_key_check_model(identity=resolved.key, model=model)
     return model
@@ -110,21 +131,36 @@ def _reject(
     error: GatewayError,
     session_id: uuid.UUID | None = None,
 ) -> None:
+    """Log a known key's refused handshake: a hammered key adds to one row per
+    reason a minute (its `attempts`), not a row per attempt."""
     now = timezone.now()
+    same_reason = RealtimeSession.objects.filter(
+        virtual_key_id=identity.key_id,
+        status=SessionStatus.REJECTED,
+        close_code=error.close_code,
+        error=error.message[:500],
+        started_at__gte=now - REJECTION_WINDOW,
+    )
+    recent = same_reason.order_by("-started_at").values_list("pk", flat=True).first()
+    if recent is not None:
+        RealtimeSession.objects.filter(pk=recent).update(
+            attempts=F("attempts") + 1, ended_at=now
+        )
+        return
     RealtimeSession.objects.create(
         id=session_id or uuid.uuid4(),
         virtual_key_id=identity.key_id,
         virtual_key_name=identity.name,
         provider_id=identity.provider.provider_id,
         provider_slug=identity.provider.slug,
-        model=model,
+        model=model[:200],
         client_address=client_address,
         gateway_instance=instance,
         status=SessionStatus.REJECTED,
         started_at=now,
         ended_at=now,
         close_code=error.close_code,
-        error=error.message,
+        error=error.message[:500],
     )
 
 
@@ -137,6 +173,7 @@ def session_authorize(
     leaves a `rejected` row, an unknown key leaves none (a flood of bad keys must
     not fill the table). Writes nothing for an accepted handshake.
     """
+    check_model_name(handshake.model)
     try:
         resolved, model = _authorize(handshake, allow_passthrough=allow_passthrough)
     except key_errors.KeyRefused as exc:

@@ -89,7 +89,6 @@ class ProviderSession:
     """One session's view of a provider's frames: usage, and rewrites if needed."""
 
     # False: the bridge never calls client_text (the common, zero-cost case).
-    # False: the bridge never calls client_text (the common, zero-cost case).
     inspects_client_text: bool = False
 
     def __init__(self, *, model: str, allowed_models: tuple[str, ...] = ()) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from realtime.origins import BrowserOriginValidator
 
-pytestmark = pytest.mark.timeout(10)
+pytestmark = [pytest.mark.timeout(10), pytest.mark.django_db(transaction=True)]
 
 
 async def _admitted(allowed: list[str], origin: bytes | None) -> bool:

@@ -21,7 +21,7 @@ from realtime.usage import (
 )
 
 # Numeric columns of the session row that are not counters.
-NOT_COUNTERS = {"close_code", "cost_usd"}
+NOT_COUNTERS = {"close_code", "cost_usd", "attempts"}
 
 
 def declared_types() -> dict[str, str]:

@@ -10,17 +10,30 @@ from realtime.models import RealtimeSession
 PATH = "/v1/realtime?model=gpt-realtime"
 
 
-async def open_session(token=None, *, path=PATH, headers=None, subprotocols=None):
-    """Connect to the gateway in-process, with a bearer token unless told otherwise."""
+async def open_session(
+    token=None, *, path=PATH, headers=None, subprotocols=None, peer=None
+):
+    """Connect to the gateway in-process, with a bearer token unless told otherwise.
+
+    `peer`: the TCP peer's address the gateway sees (none by default).
+    """
     if headers is None:
         headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    app = application if peer is None else _from_peer(peer)
     communicator = WebsocketCommunicator(
-        application, path, headers=headers, subprotocols=subprotocols
+        app, path, headers=headers, subprotocols=subprotocols
     )
     connected, subprotocol = await communicator.connect(timeout=5)
     assert connected
     communicator.subprotocol = subprotocol
     return communicator
+
+
+def _from_peer(address: str):
+    async def app(scope, receive, send):
+        await application({**scope, "client": (address, 50000)}, receive, send)
+
+    return app
 
 
 async def expect_error_and_close(communicator, *, code: int, error_code: str) -> dict:
