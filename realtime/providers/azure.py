@@ -12,15 +12,16 @@ The provider row's URL is either endpoint as pasted from the portal, its query
 included, or a bare host (`wss://r.openai.azure.com`, as rows saved before this
 rule hold); blank, the host is built from the `resource` option. The URL's path
 decides the style: a path ending in /openai/v1/realtime is GA, one ending in
-/openai/realtime is preview, and only a URL with neither gets the path of the
-`api_style` option (default GA) appended. An `api_style` that contradicts the
-URL's path is refused when the row is saved (and at connect time, as a
-misconfigured provider). `api_version` is the preview api-version when neither
-the URL nor the client names one; `deployments` maps a client's model name to a
-deployment. Parameters merge as in every adapter (see providers.base): the
-client's model or deployment, mapped, overrides the URL's; a preview client's
-api-version overrides the configured one; on GA a client's api-version is
-dropped (the GA path takes none), the URL's is kept.
+/openai/realtime is preview; /openai/v1 (the v1 API's base URL) is completed to
+GA, and only /openai or a bare host gets the path of the `api_style` option
+(default GA) appended. An `api_style` that contradicts the URL's path, or a path
+to some other Azure OpenAI endpoint, is refused when the row is saved (and at
+connect time, as a misconfigured provider). `api_version` is the preview
+api-version when neither the URL nor the client names one; `deployments` maps a
+client's model name to a deployment. Parameters merge as in every adapter (see
+providers.base): the client's model or deployment, mapped, overrides the URL's;
+a preview client's api-version overrides the configured one; on GA a client's
+api-version is dropped (the GA path takes none), the URL's is kept.
 """
 
 from __future__ import annotations
