@@ -1,8 +1,8 @@
 """Cartesia text-to-speech over WebSocket.
 
 wss://api.cartesia.ai/tts/websocket?cartesia_version=..., key in `X-API-Key`
-(docs.cartesia.ai/api-reference/tts/websocket: `cartesia_version` may stand in
-for the Cartesia-Version header, "the query wins"). A provider row's URL may
+(docs.cartesia.ai/2024-11-13/api-reference/tts/websocket: `cartesia_version`
+may be given instead of the Cartesia-Version header). A provider row's URL may
 carry cartesia_version itself; the `cartesia_version` option (or the adapter's
 default) applies only when neither the URL nor the client names one, and a URL
 and an option naming different versions are refused when the row is saved.
