@@ -6,8 +6,8 @@ Everything configurable comes from the environment, read here and only here:
 
 from __future__ import annotations
 
-import os
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any
 

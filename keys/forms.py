@@ -17,6 +17,12 @@ class ProviderForm(forms.ModelForm):
     class Meta:
         model = Provider
         fields = ["slug", "kind", "upstream_url", "options"]
+        help_texts = {
+            "upstream_url": "The provider's full endpoint as it documents it, "
+            "path and query included, e.g. wss://r.openai.azure.com/openai/"
+            "realtime?api-version=2025-04-01-preview&deployment=rt. Blank: "
+            "its public endpoint.",
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

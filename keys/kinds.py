@@ -2,7 +2,7 @@
 
 keys/ stores providers but never imports the code that speaks to them. That app
 registers a catalogue when it starts (realtime does, in `RealtimeConfig.ready`);
-a provider row's kind and options are checked against it, and the admin offers
+a provider row's kind, options and URL are checked against it, and the admin offers
 its kinds. Until one is registered, no kind is known.
 """
 
@@ -23,12 +23,24 @@ class KindCatalogue(Protocol):
         """Raise ValueError when `options` do not suit `kind` (a known kind)."""
         ...
 
+    def check_upstream_url(
+        self, kind: str, url: str, options: Mapping[str, Any]
+    ) -> None:
+        """Raise ValueError when a ws(s):// `url` does not suit `kind` and its
+        (valid) `options`: the URL is the provider's full endpoint."""
+        ...
+
 
 class _NoKinds:
     def kinds(self) -> Sequence[str]:
         return ()
 
     def check_options(self, kind: str, options: Mapping[str, Any]) -> None:
+        return None
+
+    def check_upstream_url(
+        self, kind: str, url: str, options: Mapping[str, Any]
+    ) -> None:
         return None
 
 
@@ -49,6 +61,13 @@ class ProviderKinds:
     def check_options(self, kind: str, options: Mapping[str, Any]) -> None:
         """Raise ValueError when `options` do not suit `kind` (a known kind)."""
         self._catalogue.check_options(kind, options)
+
+    def check_upstream_url(
+        self, kind: str, url: str, options: Mapping[str, Any]
+    ) -> None:
+        """Raise ValueError when a ws(s):// `url` does not suit `kind` and its
+        (valid) `options`."""
+        self._catalogue.check_upstream_url(kind, url, options)
 
 
 provider_kinds = ProviderKinds()

@@ -81,7 +81,8 @@ class Provider(models.Model):
         return self.slug
 
     def clean(self) -> None:
-        """The options must suit the kind (checked by its adapter, see keys.kinds)."""
+        """The options and the URL must suit the kind (checked by its adapter,
+        see keys.kinds)."""
         if not isinstance(self.options, dict):
             raise ValidationError({"options": "Options must be a JSON object."})
         if self.kind not in provider_kinds.kinds():
@@ -90,6 +91,16 @@ class Provider(models.Model):
             provider_kinds.check_options(self.kind, self.options)
         except ValueError as exc:
             raise ValidationError({"options": str(exc)}) from None
+        try:
+            validate_upstream_url(self.upstream_url)
+        except ValidationError:
+            return  # blank (the public endpoint), or the field reports it
+        try:
+            provider_kinds.check_upstream_url(
+                self.kind, self.upstream_url, self.options
+            )
+        except ValueError as exc:
+            raise ValidationError({"upstream_url": str(exc)}) from None
 
 
 class VirtualKey(models.Model):

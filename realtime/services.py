@@ -102,8 +102,9 @@ def check_model_name(name: str) -> None:
 
 
 def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str | None:
-    """The model the handshake names, checked against the key (KeyRefused);
-    None when the provider names it in-band. No database access."""
+    """The model the handshake (or else the provider's URL) names, checked
+    against the key (KeyRefused); None when it is named in-band. No database
+    access."""
     check_model_name(handshake.model)
     provider = resolved.provider
     try:
@@ -114,7 +115,9 @@ def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str |
             "The provider is misconfigured; ask an admin.",
             code="provider_misconfigured",
         ) from None
-    model = adapter.handshake_model(handshake.query, provider.options)
+    model = adapter.named_model(
+        provider.upstream_url, handshake.query, provider.options
+    )
     if model is not None:
         check_model_name(model)
     if model is not None and resolved.key is not None:

@@ -3,7 +3,7 @@
 Everything else that depends on which providers exist is derived here from the
 adapters: the handshake conventions of their clients (`key_places`), their
 native routes (`client_routes`) and, for keys/, the kinds and their option
-checks (`AdapterKinds`, registered by `RealtimeConfig.ready`).
+and URL checks (`AdapterKinds`, registered by `RealtimeConfig.ready`).
 """
 
 from __future__ import annotations
@@ -94,3 +94,10 @@ class AdapterKinds:
     def check_options(self, kind: str, options: Mapping[str, Any]) -> None:
         """Raise OptionsError (a ValueError) when `options` do not suit `kind`."""
         adapter_for(kind).validate_options(options)
+
+    def check_upstream_url(
+        self, kind: str, url: str, options: Mapping[str, Any]
+    ) -> None:
+        """Raise OptionsError when a ws(s):// `url` does not suit `kind` and
+        its (valid) `options`."""
+        adapter_for(kind).validate_url(url, options)

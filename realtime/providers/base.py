@@ -10,6 +10,16 @@ sees the frames as they pass: it reads usage and, only where a provider or a
 client dialect truly needs it, rewrites a frame. Frames pass through unchanged
 otherwise, and a session that has nothing to read from client frames says so,
 so the bridge skips the call altogether.
+
+A provider row's URL means the same for every kind: the full endpoint as the
+provider documents it, path and query included (blank: the public endpoint).
+`target()` keeps its path and merges the client's query into its query
+(`join_query`): the adapter's defaults first, the URL's parameters over them,
+the client's over both, so a client parameter overrides a configured one of the
+same name and none is ever sent twice. Adapters with several endpoints (azure,
+elevenlabs) append their documented path only to a URL whose path names none of
+them, a bare host as rows saved before this rule hold, so a path is never
+doubled. `validate_url` checks a URL when the row is saved.
 """
 
 from __future__ import annotations
@@ -62,12 +72,40 @@ class ConnectRequest:
     dialect: str = "ga"  # the client's dialect where a provider has several
 
 
-def join_query(base_url: str, query: Query, *, path: str | None = None) -> str:
-    """`base_url` (its path replaced by `path`, if given) with `query` appended."""
+def url_query(url: str) -> Query:
+    """The query parameters of `url`, in order."""
+    return tuple(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+def merge_query(*layers: Query) -> Query:
+    """The parameters of every layer, a later layer overriding an earlier one.
+
+    A name that a layer gives replaces every value earlier layers gave it, at
+    the place the name first appeared; so no name ever comes from two layers,
+    and the order is stable: earlier layers' names first, then new ones.
+    """
+    merged: dict[str, list[str]] = {}
+    for layer in layers:
+        given: dict[str, list[str]] = {}
+        for name, value in layer:
+            given.setdefault(name, []).append(value)
+        merged.update(given)  # a replaced name keeps its first place
+    return tuple((name, value) for name, values in merged.items() for value in values)
+
+
+def join_query(
+    base_url: str, query: Query, *, defaults: Query = (), path: str | None = None
+) -> str:
+    """`base_url` with its own query merged between `defaults` and `query`.
+
+    The configured URL's parameters override the adapter's `defaults`, and the
+    client's `query` overrides both (see `merge_query`). `path`, if given,
+    replaces the URL's path (the adapter decides it; it is never appended).
+    """
     parts = urlsplit(base_url)
-    params = parse_qsl(parts.query, keep_blank_values=True) + list(query)
+    params = merge_query(defaults, url_query(base_url), query)
     if path is not None:
-        parts = parts._replace(path=parts.path.rstrip("/") + path)
+        parts = parts._replace(path=path)
     return urlunsplit(parts._replace(query=urlencode(params)))
 
 
@@ -79,6 +117,13 @@ def without(query: Query, *names: str) -> Query:
 def query_value(query: Query, name: str) -> str:
     """The first value of `name` in `query`, or ''."""
     return next((value for key, value in query if key == name), "")
+
+
+# Parameters that carry a credential: never in a configured URL, which is
+# shown in the admin and in an UpstreamTarget's repr.
+CREDENTIAL_PARAMS = frozenset(
+    {"api_key", "api-key", "key", "access_token", "token", "xi-api-key"}
+)
 
 
 class OptionsError(ValueError):
@@ -152,13 +197,38 @@ class ProviderAdapter:
         """The options a provider row of this kind may set."""
         return ()
 
+    @classmethod
+    def validate_url(cls, url: str, options: Mapping[str, Any]) -> None:
+        """Raise OptionsError when a provider row's URL does not fit (or fits
+        badly with its options). `url` is a ws:// or wss:// URL, not blank."""
+        carried = {name for name, _ in url_query(url)} & CREDENTIAL_PARAMS
+        if carried:
+            raise OptionsError(
+                f"The URL carries a credential ({', '.join(sorted(carried))}); "
+                "put credentials on the virtual key, not in the URL."
+            )
+
     def upstream_url(self, configured_url: str, options: Mapping[str, Any]) -> str:
-        """The provider row's URL, or the public endpoint when it is blank."""
+        """The provider row's URL, or the public endpoint when it is blank.
+
+        The URL is the full endpoint as the provider documents it, path and
+        query included; `target()` merges the client's parameters into it.
+        """
         return configured_url or self.default_url
 
     def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
         """The model named at the handshake; None when it comes in-band later."""
         return query_value(query, "model")
+
+    def named_model(
+        self, configured_url: str, query: Query, options: Mapping[str, Any]
+    ) -> str | None:
+        """The model the client names at the handshake or, when it names none,
+        the provider row's URL names; None when it comes in-band later."""
+        model = self.handshake_model(query, options)
+        if model == "" and configured_url:
+            model = self.handshake_model(url_query(configured_url), options)
+        return model
 
     def target(self, request: ConnectRequest) -> UpstreamTarget:
         """The upstream URL, headers and subprotocols for a session."""

@@ -1,6 +1,11 @@
 """Cartesia text-to-speech over WebSocket.
 
-wss://api.cartesia.ai/tts/websocket?cartesia_version=..., key in `X-API-Key`.
+wss://api.cartesia.ai/tts/websocket?cartesia_version=..., key in `X-API-Key`
+(docs.cartesia.ai/2024-11-13/api-reference/tts/websocket: `cartesia_version`
+may be given instead of the Cartesia-Version header). A provider row's URL may
+carry cartesia_version itself; the `cartesia_version` option (or the adapter's
+default) applies only when neither the URL nor the client names one, and a URL
+and an option naming different versions are refused when the row is saved.
 There are no tokens: the gateway meters the characters of every `transcript`
 sent and the audio returned (`chunk` messages: count, and seconds from the
 output format the client asked for in that context).
@@ -22,6 +27,7 @@ from realtime.providers.base import (
     UpstreamTarget,
     join_query,
     query_value,
+    url_query,
     without,
 )
 from realtime.usage import Usage, audio_returned, raw_bytes_per_second
@@ -95,13 +101,25 @@ class CartesiaAdapter(ProviderAdapter):
     def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
         return None  # each generation request names its model_id
 
+    @classmethod
+    def validate_url(cls, url: str, options: Mapping[str, Any]) -> None:
+        super().validate_url(url, options)
+        given = query_value(url_query(url), "cartesia_version")
+        configured = options.get("cartesia_version")
+        if given and configured and given != configured:
+            raise OptionsError(
+                f"The URL names cartesia_version {given!r} and the options name "
+                f"{configured!r}; keep one."
+            )
+
     def target(self, request: ConnectRequest) -> UpstreamTarget:
-        query = without(request.query, "api_key")
-        if not query_value(query, "cartesia_version"):
-            version = request.options.get("cartesia_version", DEFAULT_VERSION)
-            query = (("cartesia_version", version), *query)
+        version = request.options.get("cartesia_version", DEFAULT_VERSION)
         return UpstreamTarget(
-            url=join_query(request.base_url, query),
+            url=join_query(
+                request.base_url,
+                without(request.query, "api_key"),
+                defaults=(("cartesia_version", version),),
+            ),
             headers=(("X-API-Key", request.credential.reveal()),),
         )
 

@@ -1,37 +1,111 @@
 """ElevenLabs: streaming text-to-speech and conversational agents.
 
 TTS:    wss://api.elevenlabs.io/v1/text-to-speech/{voice_id}/stream-input?model_id=
+        (elevenlabs.io/docs/api-reference/websocket)
 agents: wss://api.elevenlabs.io/v1/convai/conversation?agent_id=
+        (elevenlabs.io/docs/agents-platform/api-reference/eleven-agents/websocket)
 Clients connect to the gateway with `voice_id=` (TTS) or `agent_id=` (agents) in
 the query; the key goes upstream in `xi-api-key`. TTS is metered by the
 characters of `text` sent and the audio returned (seconds from `output_format`,
 mp3_44100_128 by default); agents by the agent audio returned (and, like every
 session, by duration).
+
+The provider row's URL is either endpoint as documented, query included
+(`.../v1/text-to-speech/VOICE/stream-input?model_id=...&output_format=...`, or
+`.../v1/convai/conversation?agent_id=...`), or a bare host (a regional one such
+as wss://api.eu.residency.elevenlabs.io, or the form rows saved before this rule
+hold), to which the path the client asks for is appended. A TTS URL serves only
+TTS and an agents URL only agents (a client asking for the other is a bad
+request). The client's voice_id replaces the URL's voice; a client that names
+none is served the URL's voice. Query parameters merge as in every adapter (see
+providers.base): the client's override the URL's of the same name.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from realtime.events import decode_event, mapping
 from realtime.exceptions import BadRequest
 from realtime.providers.base import (
     ClientRoute,
     ConnectRequest,
+    OptionsError,
     ProviderAdapter,
     ProviderSession,
     Query,
     UpstreamTarget,
     join_query,
+    merge_query,
     query_value,
+    url_query,
     without,
 )
 from realtime.usage import Usage, audio_returned, named_format_bytes_per_second
 
 DEFAULT_TTS_FORMAT = "mp3_44100_128"
 DEFAULT_AGENT_FORMAT = "pcm_16000"
+TTS_PATH = re.compile(r"(?P<base>.*)/v1/text-to-speech/(?P<voice>[^/]+)/stream-input")
+AGENT_PATH = "/v1/convai/conversation"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What a provider row's URL says: a bare base, or one of the endpoints."""
+
+    base: str  # the path before /v1/...
+    serves: str  # "tts", "agents" or "" (a bare base: whatever the client asks)
+    voice: str = ""  # the voice in a TTS URL's path
+    agent: str = ""  # the agent_id in an agents URL's query
+
+    @classmethod
+    def parse(cls, url: str) -> Endpoint:
+        """OptionsError when the path is an ElevenLabs endpoint not served here."""
+        path = urlsplit(url).path.rstrip("/")
+        if match := TTS_PATH.fullmatch(path):
+            return cls(match["base"], "tts", unquote(match["voice"]))
+        if path.endswith(AGENT_PATH):
+            agent = query_value(url_query(url), "agent_id")
+            return cls(path.removesuffix(AGENT_PATH), "agents", agent=agent)
+        if "/v1/" in f"{path}/":
+            raise OptionsError(
+                f"The URL's path {path!r} is not an ElevenLabs endpoint the gateway "
+                "serves; expected .../v1/text-to-speech/VOICE/stream-input, "
+                f"...{AGENT_PATH} or a bare host."
+            )
+        return cls(path, "")
+
+    def route(self, query: Query) -> tuple[str, str]:
+        """What the session is ("tts" or "agents") and its upstream path, for a
+        client's `query`; BadRequest when it does not fit this endpoint."""
+        asks = ""
+        if query_value(query, "agent_id"):
+            asks = "agents"
+        elif query_value(query, "voice_id"):
+            asks = "tts"
+        serves = self.serves or asks
+        if asks and asks != serves:
+            raise BadRequest(
+                f"This ElevenLabs provider serves {_SERVES[serves]} only; "
+                f"the client asked for {_SERVES[asks]}."
+            )
+        if serves == "agents" and (query_value(query, "agent_id") or self.agent):
+            return serves, self.base + AGENT_PATH
+        voice = query_value(query, "voice_id") or self.voice
+        if serves == "agents" or not voice:
+            raise BadRequest(
+                "Name an ElevenLabs voice_id (text-to-speech) or agent_id (agents) "
+                "in the query."
+            )
+        path = f"/v1/text-to-speech/{quote(voice, safe='')}/stream-input"
+        return "tts", self.base + path
+
+
+_SERVES = {"tts": "text-to-speech", "agents": "agents"}
 
 
 class TextToSpeechSession(ProviderSession):
@@ -113,18 +187,14 @@ class ElevenLabsAdapter(ProviderAdapter):
             return f"agent:{query_value(query, 'agent_id')}"
         return query_value(query, "model_id")
 
+    @classmethod
+    def validate_url(cls, url: str, options: Mapping[str, Any]) -> None:
+        super().validate_url(url, options)
+        Endpoint.parse(url)
+
     def target(self, request: ConnectRequest) -> UpstreamTarget:
-        query = request.query
-        if query_value(query, "agent_id"):
-            path = "/v1/convai/conversation"
-        elif voice := query_value(query, "voice_id"):
-            path = f"/v1/text-to-speech/{quote(voice, safe='')}/stream-input"
-            query = without(query, "voice_id")
-        else:
-            raise BadRequest(
-                "Name an ElevenLabs voice_id (text-to-speech) or agent_id (agents) "
-                "in the query."
-            )
+        _, path = Endpoint.parse(request.base_url).route(request.query)
+        query = without(request.query, "voice_id")
         return UpstreamTarget(
             url=join_query(request.base_url, query, path=path),
             headers=(("xi-api-key", request.credential.reveal()),),
@@ -133,11 +203,11 @@ class ElevenLabsAdapter(ProviderAdapter):
     def open_session(
         self, *, model: str, request: ConnectRequest, allowed_models: tuple[str, ...]
     ) -> ProviderSession:
-        if query_value(request.query, "agent_id"):
+        serves, _ = Endpoint.parse(request.base_url).route(request.query)
+        if serves == "agents":
             return AgentSession(model=model, allowed_models=allowed_models)
-        output_format = query_value(request.query, "output_format") or (
-            DEFAULT_TTS_FORMAT
-        )
+        query = merge_query(url_query(request.base_url), request.query)
+        output_format = query_value(query, "output_format") or DEFAULT_TTS_FORMAT
         return TextToSpeechSession(
             model=model, allowed_models=allowed_models, output_format=output_format
         )

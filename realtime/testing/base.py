@@ -39,25 +39,32 @@ class Handshake:
     """What a client sent in its opening handshake."""
 
     path: str
-    query: dict[str, str]
+    query: dict[str, str]  # the last value of each name; see query_items
     headers: tuple[tuple[str, str], ...]
     subprotocols: tuple[str, ...]
+    query_items: tuple[tuple[str, str], ...] = ()  # every parameter, in order
 
     def header(self, name: str) -> str | None:
         """Return the first value of a header, looked up case-insensitively."""
         wanted = name.lower()
         return next((value for key, value in self.headers if key == wanted), None)
 
+    def query_names(self) -> list[str]:
+        """Every query parameter's name, in order, repeats included."""
+        return [name for name, _ in self.query_items]
+
     @classmethod
     def from_request(cls, request: Request) -> Handshake:
         """Build a record from a websockets request."""
         url = urlsplit(request.path)
         offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
+        items = tuple(parse_qsl(url.query, keep_blank_values=True))
         return cls(
             path=url.path,
-            query=dict(parse_qsl(url.query, keep_blank_values=True)),
+            query=dict(items),
             headers=tuple((k.lower(), v) for k, v in request.headers.raw_items()),
             subprotocols=tuple(p.strip() for p in offered.split(",") if p.strip()),
+            query_items=items,
         )
 
     @property

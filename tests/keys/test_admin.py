@@ -89,6 +89,25 @@ def test_provider_form_refuses_an_unknown_kind(admin_client: Client):
     assert not Provider.objects.exists()
 
 
+def test_provider_form_checks_a_pasted_url_against_the_kind(admin_client: Client):
+    pasted = "wss://r.openai.azure.com/openai/v1/realtime?model=rt"
+    form = {"slug": "az", "kind": "azure", "upstream_url": pasted}
+    response = admin_client.post(
+        reverse("admin:keys_provider_add"),
+        {**form, "options": '{"api_style": "preview"}'},
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["upstream_url"]
+    assert "The URL is the ga endpoint" in errors["upstream_url"][0]
+    assert not Provider.objects.exists()
+    response = admin_client.post(
+        reverse("admin:keys_provider_add"), {**form, "options": "{}"}
+    )
+    assert response.status_code == 302
+    assert Provider.objects.get(slug="az").upstream_url == pasted
+
+
 def test_adding_a_key_shows_its_token_once_and_never_stores_it(
     admin_client: Client, provider: Provider
 ):

@@ -16,7 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--slug", required=True, help="Unique name, e.g. openai.")
         parser.add_argument("--kind", required=True, help="Adapter kind, e.g. openai.")
         parser.add_argument(
-            "--upstream-url", default="", help="Blank: the provider's public endpoint."
+            "--upstream-url",
+            default="",
+            help="The provider's full endpoint, path and query included; "
+            "blank: its public endpoint.",
         )
         parser.add_argument(
             "--options",
