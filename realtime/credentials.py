@@ -73,7 +73,7 @@ class KeyPlaces:
 
     headers: tuple[str, ...] = ()  # lower-case header names, e.g. xi-api-key
     params: tuple[str, ...] = ()  # query parameters, e.g. key
-    # Offered subprotocols the gateway may select, best first; never a credential.
+    # Protocols the providers' clients expect, best first: selected when offered.
     subprotocols: tuple[str, ...] = ()
     dialects: tuple[DialectSign, ...] = ()  # the first sign shown decides
 
