@@ -8,6 +8,17 @@ provider's own key header such as xi-api-key, x-portkey-provider), subprotocols
 api_key, each provider's own key parameter such as key, provider). None of these
 is ever forwarded upstream.
 
+A browser cannot send headers, so it offers its key as a subprotocol, and it
+fails a handshake that offered protocols and selected none, or selected one it
+did not offer (RFC 6455 section 4.1, client step 6; the WHATWG WebSocket
+standard also fails a reply without one). So whenever protocols are offered the
+gateway selects one of them, the least revealing first: a protocol the
+provider's clients expect (`realtime`), else one that holds no secret (the
+provider slug, an unknown protocol), and only when nothing else was offered a
+credential, echoed back to the client that sent it (Cloudflare AI Gateway's
+browser form offers nothing else: `["xi-api-key.K"]`,
+developers.cloudflare.com/ai-gateway/websockets-api/realtime-api/).
+
 What providers' own clients do (their key places, the subprotocol to select,
 how they announce a dialect) comes in a `KeyPlaces`, built from the adapters by
 `realtime.providers.key_places()`; this module names no provider. The browser
@@ -30,6 +41,8 @@ _API_KEY_PROTOCOLS = ("x-portkey-api-key.", "openai-insecure-api-key.")
 _PROVIDER_PROTOCOL = "x-portkey-provider."
 # Sent alongside a browser credential; meaningless for the gateway's own key.
 _DROPPED_PROTOCOLS = ("openai-organization.", "openai-project.")
+# Another gateway's token (Cloudflare AI Gateway's); a secret, never forwarded.
+_FOREIGN_SECRET_PROTOCOLS = ("cf-aig-authorization.",)
 
 GATEWAY_QUERY_PARAMS = frozenset({"virtual_key", "api_key", "provider"})
 DEFAULT_DIALECT = "ga"
@@ -60,7 +73,7 @@ class KeyPlaces:
 
     headers: tuple[str, ...] = ()  # lower-case header names, e.g. xi-api-key
     params: tuple[str, ...] = ()  # query parameters, e.g. key
-    # Offered subprotocols the gateway may select, best first; never a credential.
+    # Protocols the providers' clients expect, best first: selected when offered.
     subprotocols: tuple[str, ...] = ()
     dialects: tuple[DialectSign, ...] = ()  # the first sign shown decides
 
@@ -102,8 +115,20 @@ class Handshake:
     model: str
     query: tuple[tuple[str, str], ...]  # the client's query, gateway params removed
     subprotocols: tuple[str, ...]  # offered, credentials removed
+    # One of the offered protocols, echoed to the client (a credential only
+    # when nothing else was offered); None when none was offered.
     selected_subprotocol: str | None
     dialect: str = DEFAULT_DIALECT  # else a DialectSign's, e.g. "beta"
+
+    def __repr__(self) -> str:
+        selected = self.selected_subprotocol
+        if selected is not None and selected not in self.subprotocols:
+            selected = selected.partition(".")[0] + ".***"  # may be a credential
+        return (
+            f"Handshake(credentials={self.credentials!r}, model={self.model!r}, "
+            f"query={self.query!r}, subprotocols={self.subprotocols!r}, "
+            f"selected_subprotocol={selected!r}, dialect={self.dialect!r})"
+        )
 
 
 def _bearer(value: str) -> str | None:
@@ -142,18 +167,29 @@ def parse_handshake(
     protocol_vk = protocol_key = protocol_provider = None
     api_key_protocols = _API_KEY_PROTOCOLS + places.protocol_prefixes
     kept_protocols = []
+    public, secret = [], []  # offered, in the client's order, for `_select`
     for protocol in subprotocols:
         protocol = protocol.strip()
         lowered = protocol.lower()
+        if not protocol:
+            continue
         if lowered.startswith(_VIRTUAL_KEY_PROTOCOL):
             protocol_vk = protocol_vk or protocol[len(_VIRTUAL_KEY_PROTOCOL) :]
+            secret.append(protocol)
         elif lowered.startswith(api_key_protocols):
             prefix = next(p for p in api_key_protocols if lowered.startswith(p))
             protocol_key = protocol_key or protocol[len(prefix) :]
+            secret.append(protocol)
+        elif lowered.startswith(_FOREIGN_SECRET_PROTOCOLS):
+            secret.append(protocol)
         elif lowered.startswith(_PROVIDER_PROTOCOL):
             protocol_provider = protocol_provider or protocol[len(_PROVIDER_PROTOCOL) :]
-        elif protocol and not lowered.startswith(_DROPPED_PROTOCOLS):
+            public.append(protocol)
+        elif lowered.startswith(_DROPPED_PROTOCOLS):
+            public.append(protocol)
+        else:
             kept_protocols.append(protocol)
+            public.append(protocol)
 
     consumed = GATEWAY_QUERY_PARAMS | set(places.params)
     query_params = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
@@ -185,7 +221,8 @@ def parse_handshake(
         (s.dialect for s in places.dialects if s.shown_by(header, kept_protocols)),
         DEFAULT_DIALECT,
     )
-    selected = next((p for p in places.subprotocols if p in kept_protocols), None)
+    expected = (p for p in places.subprotocols if p in kept_protocols)
+    selected = next(expected, None) or _first(*public, *secret)
     return Handshake(
         credentials=credentials,
         model=model,

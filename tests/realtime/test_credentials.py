@@ -69,20 +69,68 @@ def test_gateway_query_params_are_not_forwarded_and_others_are_in_order():
 @pytest.mark.parametrize(
     ("offered", "selected", "kept"),
     [
+        # A protocol the provider's clients expect wins, wherever it was offered.
         (("realtime", f"x-portkey-virtual-key.{VK}"), "realtime", ("realtime",)),
-        ((f"x-portkey-virtual-key.{VK}",), None, ()),
+        ((f"openai-insecure-api-key.{VK}", "realtime"), "realtime", ("realtime",)),
         (("openai-beta.realtime-v1", f"openai-insecure-api-key.{VK}",
           "openai-organization.org", "openai-project.proj"),
          "openai-beta.realtime-v1", ("openai-beta.realtime-v1",)),
         (("realtime", "openai-beta.realtime-v1"), "realtime",
          ("realtime", "openai-beta.realtime-v1")),
+        (("openai-beta.realtime-v1", "realtime"), "realtime",
+         ("openai-beta.realtime-v1", "realtime")),
+        # Else one that holds no secret, in the client's order of preference.
+        ((f"xi-api-key.{VK}", "x-portkey-provider.eleven"),
+         "x-portkey-provider.eleven", ()),
+        ((f"x-api-key.{VK}", "my-app.v2", "x-portkey-provider.cartesia"),
+         "my-app.v2", ("my-app.v2",)),
+        ((f"openai-insecure-api-key.{VK}", "openai-organization.org"),
+         "openai-organization.org", ()),
+        # Only credentials offered: one is echoed, or the browser fails the
+        # handshake; it still never goes upstream.
+        ((f"x-portkey-virtual-key.{VK}",), f"x-portkey-virtual-key.{VK}", ()),
+        ((f"xi-api-key.{VK}",), f"xi-api-key.{VK}", ()),
+        ((f"x-api-key.{VK}",), f"x-api-key.{VK}", ()),
+        ((f"x-goog-api-key.{VK}",), f"x-goog-api-key.{VK}", ()),
+        ((f"api-key.{VK}",), f"api-key.{VK}", ()),
+        ((f"X-Portkey-Api-Key.{VK}", "cf-aig-authorization.cf"),
+         f"X-Portkey-Api-Key.{VK}", ()),
+        (("cf-aig-authorization.cf", f"xi-api-key.{VK}"), "cf-aig-authorization.cf", ()),
+        # Nothing offered (or only blanks): nothing selected.
+        ((), None, ()),
+        (("", " "), None, ()),
     ],
 )  # fmt: skip
-def test_selected_subprotocol_is_never_a_credential(offered, selected, kept):
+def test_selected_subprotocol_is_one_offered_the_least_secret_first(
+    offered, selected, kept
+):
     handshake = parse(subprotocols=offered)
     assert handshake.selected_subprotocol == selected
     assert handshake.subprotocols == kept
     assert all(VK not in protocol for protocol in handshake.subprotocols)
+    assert all("cf-aig" not in protocol for protocol in handshake.subprotocols)
+
+
+@pytest.mark.parametrize(
+    "offered",
+    [
+        (f"x-portkey-virtual-key.{VK}",),
+        (f"xi-api-key.{VK}",),
+        (f"x-goog-api-key.{VK}",),
+        (f"x-api-key.{VK}",),
+        (f"openai-insecure-api-key.{VK}",),
+    ],
+)
+def test_an_echoed_credential_is_hidden_from_the_repr(offered):
+    handshake = parse(subprotocols=offered)
+    assert handshake.selected_subprotocol == offered[0]
+    assert VK not in repr(handshake)
+    assert ".***" in repr(handshake)
+
+
+def test_the_repr_shows_a_selected_protocol_that_holds_no_secret():
+    handshake = parse(subprotocols=("realtime", f"x-portkey-virtual-key.{VK}"))
+    assert "selected_subprotocol='realtime'" in repr(handshake)
 
 
 def test_repr_hides_keys():

@@ -143,7 +143,17 @@ def test_parse_handshake_never_raises(headers, query, offered, with_places):
         assert not protocol.lower().startswith(credential_prefixes)
     consumed = {*GATEWAY_PARAMS, "provider", *places.params}
     assert not {name for name, _ in handshake.query} & consumed
-    assert handshake.selected_subprotocol in (None, *SELECTABLE_PROTOCOLS)
+    # One of the offered protocols is always selected (browsers require it),
+    # a credential only when nothing else was offered.
+    offered_now = [p.strip() for p in offered if p.strip()]
+    assert (handshake.selected_subprotocol is None) == (not offered_now)
+    assert handshake.selected_subprotocol in (None, *offered_now)
+    if any(p in places.subprotocols for p in handshake.subprotocols):
+        assert handshake.selected_subprotocol in places.subprotocols
+    elif handshake.selected_subprotocol is not None:
+        secret = (*credential_prefixes[:-1], "cf-aig-authorization.")
+        if handshake.selected_subprotocol.lower().startswith(secret):
+            assert all(p.lower().startswith(secret) for p in offered_now)
     if handshake.credentials.presented:
         assert "***" in repr(handshake.credentials)
     repr(handshake)  # never raises either
