@@ -25,7 +25,7 @@ from websockets.protocol import State
 from realtime import admission, endings
 from realtime.addresses import client_address
 from realtime.bridge import Bridge
-from realtime.client import ClientSide, Receive, Send
+from realtime.client import ClientSide, Receive, Send, can_deny
 from realtime.credentials import parse_handshake
 from realtime.endings import Ending
 from realtime.exceptions import GatewayError
@@ -51,7 +51,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         self.channel_layer = get_channel_layer()
         self._state = process_state()
-        self._client = ClientSide(send)
+        self._client = ClientSide(send, can_deny=can_deny(scope))
         self._session: admission.Session | None = None
         self._bridge: Bridge | None = None
         self._bridge_task: asyncio.Task | None = None
@@ -126,7 +126,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self._end(await bridge.run())
 
     async def _refuse(self, error: GatewayError, *, address: str) -> None:
-        """Refuse a handshake: no upstream, one error event, then the close."""
+        """Refuse a handshake: no upstream; an HTTP refusal where the server can
+        send one, else an error event and the close (`ClientSide.close`)."""
         self._state.metrics.handshake_refused(code=error.code)
         session_log(None).warning(
             "refused a handshake from %s: %s", address, error.code

@@ -5,16 +5,24 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import json
 import ssl
 
 import pytest
+from agents import set_tracing_disabled
+from agents.realtime import RealtimeAgent, RealtimeRunner
+from asgiref.sync import sync_to_async
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google import genai
 from openai import AsyncOpenAI
+from openai.types.realtime import RealtimeErrorEvent
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
+from keys import services as key_services
+from keys.models import VirtualKey
 from realtime.testing import FakeGeminiLive
 from tests.support.clients import wait_for_row
 from tests.support.keys import UPSTREAM_SECRET
@@ -27,6 +35,9 @@ pytestmark = [
 ]
 
 GEMINI_MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
+
+# The Agents SDK exports traces to OpenAI by default; tests stay on 127.0.0.1.
+set_tracing_disabled(True)
 
 
 async def test_openai_beta_realtime_client_speaks_to_a_ga_upstream(
@@ -148,3 +159,60 @@ async def test_google_genai_sdk_holds_a_live_session(tls_daphne, issue):
         usage.prompt_token_count,
         usage.total_token_count,
     )
+
+
+async def _revoked_key(issue, upstream_url: str) -> str:
+    issued = await issue(upstream_url, name="revoked")
+    key = await VirtualKey.objects.aget(pk=issued.key_id)
+    await sync_to_async(key_services.virtual_key_revoke)(key=key)
+    return issued.token
+
+
+async def test_agents_sdk_learns_why_uvicorn_refused_it(
+    gateway_process, fake_upstream, issue
+):
+    """The Agents SDK's realtime session meets the refusal as it would meet
+    OpenAI's: the HTTP status, with the provider-shaped JSON body."""
+    gateway = gateway_process(server="uvicorn")
+    revoked = await _revoked_key(issue, fake_upstream.url)
+    cases = [
+        ("vk_" + "q" * 43, 401, "invalid_api_key", "Invalid virtual key."),
+        (revoked, 403, "key_revoked", "virtual key was revoked"),
+    ]
+    for token, status, code, message in cases:
+        runner = RealtimeRunner(RealtimeAgent(name="assistant"))
+        session = await runner.run(
+            model_config={
+                "url": f"{gateway.ws_url}?model=gpt-realtime",
+                "api_key": token,
+            }
+        )
+        with pytest.raises(InvalidStatus) as refused:
+            async with asyncio.timeout(20), session:
+                pass
+        response = refused.value.response
+        error = json.loads(response.body)["error"]
+        assert (response.status_code, error["code"]) == (status, code)
+        assert message in error["message"]
+    assert fake_upstream.handshakes == []
+
+
+async def test_openai_sdk_reads_daphnes_refusal_event(daphne, fake_upstream, issue):
+    """Daphne cannot refuse with HTTP: the SDK reads a typed error event, then 4403."""
+    token = await _revoked_key(issue, fake_upstream.url)
+    client = AsyncOpenAI(
+        api_key=token, websocket_base_url=f"ws://127.0.0.1:{daphne.port}/v1"
+    )
+    async with (
+        asyncio.timeout(20),
+        client.realtime.connect(model="gpt-realtime") as conn,
+    ):
+        event = await conn.recv()
+        assert isinstance(event, RealtimeErrorEvent)
+        RealtimeErrorEvent.model_validate(event.to_dict())  # strictly, event_id too
+        assert event.error.code == "key_revoked"
+        assert "revoked" in event.error.message
+        with pytest.raises(ConnectionClosedError) as closed:
+            await conn.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    assert fake_upstream.handshakes == []

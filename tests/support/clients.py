@@ -9,6 +9,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from realtime.models import RealtimeSession
 from tests.support.events import USER_TEXT
+from tests.support.openai_types import parse_error_event
 
 MODEL = "gpt-realtime"
 BIG = 32 * 1024 * 1024
@@ -51,9 +52,9 @@ async def converse(ws: ClientConnection) -> list[dict]:
 
 
 async def expect_refusal(ws: ClientConnection, *, code: int, error_code: str) -> dict:
-    """The gateway's error event, then its close with `code`."""
+    """The gateway's error event (one the SDK parses), then its close with `code`."""
     event = await receive_event(ws)
-    assert event["type"] == "error", event
+    parse_error_event(event)
     assert event["error"]["code"] == error_code
     async with asyncio.timeout(10):
         await ws.wait_closed()

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 from channels.testing import WebsocketCommunicator
 
 from gateway_project.asgi import application
 from realtime.models import RealtimeSession
+from tests.support.openai_types import parse_error_body, parse_error_event
 
 PATH = "/v1/realtime?model=gpt-realtime"
+
+
+def _communicator(token, *, path, headers, subprotocols=None, peer=None):
+    if headers is None:
+        headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    app = application if peer is None else _from_peer(peer)
+    return WebsocketCommunicator(app, path, headers=headers, subprotocols=subprotocols)
 
 
 async def open_session(
@@ -17,11 +27,8 @@ async def open_session(
 
     `peer`: the TCP peer's address the gateway sees (none by default).
     """
-    if headers is None:
-        headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
-    app = application if peer is None else _from_peer(peer)
-    communicator = WebsocketCommunicator(
-        app, path, headers=headers, subprotocols=subprotocols
+    communicator = _communicator(
+        token, path=path, headers=headers, subprotocols=subprotocols, peer=peer
     )
     connected, subprotocol = await communicator.connect(timeout=5)
     assert connected
@@ -37,15 +44,38 @@ def _from_peer(address: str):
 
 
 async def expect_error_and_close(communicator, *, code: int, error_code: str) -> dict:
-    """The gateway's error event, then its close with `code`."""
+    """The gateway's error event (one the SDK parses), then its close with `code`."""
     event = await communicator.receive_json_from(timeout=5)
-    assert event["type"] == "error"
+    parse_error_event(event)
     assert event["error"]["code"] == error_code
     assert event["error"]["type"] in ("invalid_request_error", "server_error")
     closing = await communicator.receive_output(timeout=5)
     assert closing == {"type": "websocket.close", "code": code}
     await communicator.disconnect()
     return event
+
+
+async def expect_denial(
+    token=None, *, path=PATH, headers=None, status: int, error_code: str
+) -> dict:
+    """A handshake refused with an HTTP response, as under a server with the ASGI
+    denial-response extension (uvicorn); returns its JSON body."""
+    communicator = _communicator(token, path=path, headers=headers)
+    communicator.scope["extensions"] = {"websocket.http.response": {}}
+    await communicator.send_input({"type": "websocket.connect"})
+    start = await communicator.receive_output(timeout=5)
+    assert start["type"] == "websocket.http.response.start", start
+    assert start["status"] == status
+    assert (b"content-type", b"application/json") in start["headers"]
+    message = await communicator.receive_output(timeout=5)
+    assert message["type"] == "websocket.http.response.body", message
+    assert not message.get("more_body", False)
+    body = json.loads(message["body"])
+    assert parse_error_body(body).code == error_code
+    # The server then reports the connection gone, as uvicorn does.
+    await communicator.send_input({"type": "websocket.disconnect", "code": 1006})
+    await communicator.wait(timeout=5)
+    return body
 
 
 async def read_until(communicator, event_type: str) -> list[dict]:
