@@ -22,6 +22,7 @@ from realtime.credentials import Handshake
 from realtime.exceptions import (
     AccessDenied,
     AuthenticationFailed,
+    BadRequest,
     GatewayError,
     LimitExceeded,
 )
@@ -75,17 +76,10 @@ def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCreden
         raise AuthenticationFailed("Invalid virtual key.") from None
 
 
-def _authorize(
-    handshake: Handshake, *, allow_passthrough: bool
-) -> tuple[ResolvedCredential, str | None]:
-    """The credential and the model the handshake names (checked); KeyRefused."""
-    resolved = _resolve(handshake, allow_passthrough=allow_passthrough)
-    return resolved, handshake_model(resolved, handshake)
-
-
 def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str | None:
     """The model the handshake names, checked against the key (KeyRefused);
-    None when the provider names it in-band. No database access."""
+    None when it is named in-band. BadRequest when a parameter the adapter
+    checks comes twice. No database access."""
     provider = resolved.provider
     try:
         adapter = adapter_for(provider.kind)
@@ -95,6 +89,7 @@ def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str |
             "The provider is misconfigured; ask an admin.",
             code="provider_misconfigured",
         ) from None
+    adapter.check_query(handshake.query)  # BadRequest: a checked parameter twice
     model = adapter.handshake_model(handshake.query, provider.options)
     if model is not None and resolved.key is not None:
         key_services.virtual_key_check_model(identity=resolved.key, model=model)
@@ -138,7 +133,19 @@ def session_authorize(
     not fill the table). Writes nothing for an accepted handshake.
     """
     try:
-        resolved, model = _authorize(handshake, allow_passthrough=allow_passthrough)
+        resolved = _resolve(handshake, allow_passthrough=allow_passthrough)
+        try:
+            model = handshake_model(resolved, handshake)
+        except BadRequest as exc:  # e.g. a checked parameter sent twice
+            if resolved.key is not None:
+                _reject(
+                    resolved.key,
+                    model="",  # which copy the client meant is unknown
+                    client_address=client_address,
+                    instance=instance,
+                    error=exc,
+                )
+            raise
     except key_errors.KeyRefused as exc:
         error = AccessDenied(str(exc), code=exc.code)
         if exc.identity is not None:

@@ -37,6 +37,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     credential_header = "api-key"
     # The Azure OpenAI SDKs, GA and preview (OpenAI's subprotocols and dialects).
     client_routes = (ClientRoute("openai/v1/realtime"), ClientRoute("openai/realtime"))
+    checked_params = ("model", "deployment")
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -74,7 +75,8 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         return f"wss://{resource}.openai.azure.com"
 
     def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
-        return query_value(query, "model") or query_value(query, "deployment")
+        named = query_value(query, "model") or query_value(query, "deployment")
+        return named or None  # None: reported in `session.created`
 
     def auth_headers(self, request: ConnectRequest) -> list[tuple[str, str]]:
         secret = request.credential.reveal()
@@ -95,3 +97,8 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             query = (("model", deployment), *rest)
             url = join_query(request.base_url, query, path="/openai/v1/realtime")
         return UpstreamTarget(url=url, headers=tuple(self._headers(request)))
+
+    def reported_aliases(self, options: Mapping[str, Any]) -> Mapping[str, str]:
+        """A deployment the provider reports stands for the model mapped to it."""
+        deployments = options.get("deployments", {})
+        return {deployment: model for model, deployment in deployments.items()}

@@ -21,7 +21,8 @@ Scripting hooks (not part of OpenAI's API; client events the fake understands):
   websockets buffers ``max_queue`` frames, then TCP backpressure applies).
 
 Server-level knobs (``reject_status``, ``handshake_delay``, ``api_key``) script
-the handshake. The protocol logic
+the handshake; ``default_model`` is the model ``session.created`` reports when
+the handshake names none (the provider's default). The protocol logic
 (:class:`~realtime.testing.conversation.Conversation`) does no I/O.
 """
 
@@ -253,6 +254,7 @@ class FakeRealtimeServer(LoopbackServer):
         max_size: int = 16 * 1024 * 1024,
         reject_status: int | None = None,
         handshake_delay: float = 0.0,
+        default_model: str = DEFAULT_MODEL,
     ) -> None:
         if reject_status is not None:
             http.HTTPStatus(
@@ -262,6 +264,7 @@ class FakeRealtimeServer(LoopbackServer):
         self._api_key = api_key
         self._reject_status = reject_status
         self._handshake_delay = handshake_delay
+        self._default_model = default_model
         self._numbers = itertools.count(1)
         self.usage_sent: list[Event] = []
 
@@ -304,7 +307,7 @@ class FakeRealtimeServer(LoopbackServer):
     ) -> None:
         conversation = Conversation(
             number=next(self._numbers),
-            model=handshake.query.get("model") or DEFAULT_MODEL,
+            model=handshake.query.get("model") or self._default_model,
         )
         await _Peer(connection, conversation, self.usage_sent).run(handshake)
 
