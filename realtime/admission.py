@@ -3,14 +3,16 @@
 In order: the failed-handshake throttle, the key (from the process's cache of
 recent authorizations, else the database), the provider's target, then the
 session's row and the upstream handshake, which run together since each takes a
-round trip. `admit` returns the admitted `Session` with its upstream open, or
-raises:
+round trip, and, for a key with an allow-list whose client named no model, the
+provider's report of the model it runs (`_await_model`). `admit` returns the
+admitted `Session` with its upstream open, or raises:
 
 - `Refused`: the handshake is refused and the session has no row of its own
   (the key services wrote a `rejected` row for a known key, where one is due);
 - `NotAdmitted`: the session's row was written but it cannot go on (the
-  provider is misconfigured or refused the upstream handshake); the row is to
-  be finalised with the ending it carries.
+  provider is misconfigured, refused the upstream handshake or reported a model
+  outside the key's allow-list); the row is to be finalised with the ending it
+  carries.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ Scripting hooks (not part of OpenAI's API; client events the fake understands):
 - ``{"type": "fake.garbage"}``: write a frame with a reserved opcode.
 - ``{"type": "fake.sleep", "seconds": X}``: stop reading for X seconds (a stall;
   websockets buffers ``max_queue`` frames, then TCP backpressure applies).
+- ``{"type": "fake.switch_model", "model": M}``: the session now runs M, as a
+  ``session.updated`` says (a provider changing model on its own).
 
 Server-level knobs (``reject_status``, ``handshake_delay``, ``api_key``) script
 the handshake; ``default_model`` is the model ``session.created`` reports when
@@ -98,10 +100,12 @@ class _Peer:
         connection: ServerConnection,
         conversation: Conversation,
         usage_sent: list[Event],
+        client_events: list[str],
     ) -> None:
         self._connection = connection
         self._conversation = conversation
         self._usage_sent = usage_sent
+        self._client_events = client_events
         self._controls = {
             "fake.echo": self._echo,
             "fake.close": self._close,
@@ -110,6 +114,7 @@ class _Peer:
             "fake.garbage": self._garbage,
             "fake.flood": self._flood,
             "fake.sleep": self._sleep,
+            "fake.switch_model": self._switch_model,
         }
 
     async def run(self, handshake: Handshake) -> None:
@@ -145,6 +150,7 @@ class _Peer:
             logger.debug("unparseable client frame: %s", exc.code)
             await self._send([self._conversation.error(exc.code, exc.message)])
             return True
+        self._client_events.append(event["type"])
         control = self._controls.get(event["type"])
         if control is None:
             await self._send(self._conversation.handle(event))
@@ -209,6 +215,15 @@ class _Peer:
             await self._connection.send(_flood_frame(seq, size))
         return True
 
+    async def _switch_model(self, event: Event, message: str) -> bool:
+        model = event.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadClientEvent("invalid_value", "Expected a model.", param="model")
+        session = self._conversation.session
+        session["model"] = model
+        await self._send([self._conversation.emit("session.updated", session=session)])
+        return True
+
     async def _sleep(self, event: Event, message: str) -> bool:
         seconds = event.get("seconds")
         if (
@@ -240,7 +255,8 @@ class FakeRealtimeServer(LoopbackServer):
     """A scriptable Realtime API upstream on a loopback port.
 
     Attributes beyond the shared ones: ``usage_sent`` (the ``usage`` object of
-    every ``response.done`` sent, in order).
+    every ``response.done`` sent, in order) and ``client_events`` (the type of
+    every client event received, in order, across connections).
     """
 
     path = REALTIME_PATH
@@ -267,6 +283,7 @@ class FakeRealtimeServer(LoopbackServer):
         self._default_model = default_model
         self._numbers = itertools.count(1)
         self.usage_sent: list[Event] = []
+        self.client_events: list[str] = []
 
     def _serve_options(self) -> dict[str, Any]:
         return {
@@ -309,7 +326,8 @@ class FakeRealtimeServer(LoopbackServer):
             number=next(self._numbers),
             model=handshake.query.get("model") or self._default_model,
         )
-        await _Peer(connection, conversation, self.usage_sent).run(handshake)
+        peer = _Peer(connection, conversation, self.usage_sent, self.client_events)
+        await peer.run(handshake)
 
 
 def _select_subprotocol(
