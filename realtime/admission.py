@@ -3,14 +3,16 @@
 In order: the failed-handshake throttle, the key (from the process's cache of
 recent authorizations, else the database), the provider's target, then the
 session's row and the upstream handshake, which run together since each takes a
-round trip. `admit` returns the admitted `Session` with its upstream open, or
-raises:
+round trip, and, for a key with an allow-list whose client named no model, the
+provider's report of the model it runs (`_await_model`). `admit` returns the
+admitted `Session` with its upstream open, or raises:
 
 - `Refused`: the handshake is refused and the session has no row of its own
   (the key services wrote a `rejected` row for a known key, where one is due);
 - `NotAdmitted`: the session's row was written but it cannot go on (the
-  provider is misconfigured or refused the upstream handshake); the row is to
-  be finalised with the ending it carries.
+  provider is misconfigured, refused the upstream handshake or reported a model
+  outside the key's allow-list); the row is to be finalised with the ending it
+  carries.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import Error as DatabaseError
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from keys import exceptions as key_errors
 from realtime import services
@@ -38,6 +41,7 @@ from realtime.exceptions import (
     GatewayError,
     LimitExceeded,
     ServiceUnavailable,
+    UpstreamTimeout,
 )
 from realtime.models import SessionStatus
 from realtime.providers import (
@@ -50,9 +54,12 @@ from realtime.providers.base import OptionsError
 from realtime.recorder import SessionLog, SessionRecord, session_log
 from realtime.state import ProcessState
 from realtime.upstream import UpstreamOptions, open_upstream
-from realtime.usage import Meter
+from realtime.usage import Meter, text_size
 
 logger = logging.getLogger(__name__)
+
+# How many upstream frames may come before the provider reports its model.
+_EARLY_FRAMES = 16
 
 
 @dataclass(eq=False, slots=True)
@@ -67,6 +74,9 @@ class Session:
     provider: ProviderSession
     meter: Meter = field(default_factory=Meter)
     upstream: ClientConnection | None = None
+    # Upstream frames read before the client was accepted (`_await_model`),
+    # as the client is to get them; the bridge sends them first.
+    early_frames: list[str | bytes] = field(default_factory=list)
 
 
 class Refused(Exception):
@@ -169,6 +179,8 @@ async def _admit(
         )
         raise NotAdmitted(session, Ending.by_gateway(exc, status=status)) from None
     session.upstream = await _start_and_dial(session, authorized, target)
+    if session.provider.awaits_model:
+        await _await_model(session)
     return session
 
 
@@ -284,6 +296,57 @@ async def _start_and_dial(
             upstream.transport.abort()  # never bridge a session that is not logged
             raise
     return upstream
+
+
+async def _await_model(session: Session) -> None:
+    """Read the upstream's first frames until the provider reports its model.
+
+    For a key with an allow-list whose client named no model: the provider says
+    which it runs (OpenAI's `session.created`), and a model outside the list
+    ends the session with 4403. This runs before the client is accepted, so no
+    client frame can reach such a model, and the bridge's hot path has no gate
+    to test; the provider reports as soon as it opens, so the client waits no
+    longer than it would for that event anyway. The frames read are kept for
+    the client. An upstream that closes first is left to the bridge, which
+    relays what it said.
+    """
+    status = SessionStatus.REJECTED
+    error: GatewayError
+    try:
+        async with asyncio.timeout(settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT):
+            await _read_until_model(session)
+    except ConnectionClosed:
+        return
+    except TimeoutError:
+        status = SessionStatus.FAILED
+        error = UpstreamTimeout("The provider did not report the session's model.")
+    except GatewayError as exc:  # the reported model is outside the allow-list
+        error = exc
+    else:
+        if not session.provider.awaits_model:
+            return
+        error = AccessDenied(
+            "The provider did not report the session's model, and this virtual "
+            "key allows only some; name one (the model query parameter).",
+            code="model_not_allowed",
+        )
+    session.log.info("closing: %s", error.code)
+    raise NotAdmitted(session, Ending.by_gateway(error, status=status))
+
+
+async def _read_until_model(session: Session) -> None:
+    """Pass upstream frames through the provider until it knows the model."""
+    provider, meter, upstream = session.provider, session.meter, session.upstream
+    assert upstream is not None
+    while provider.awaits_model and len(session.early_frames) < _EARLY_FRAMES:
+        data = await upstream.recv()
+        meter.messages_from_upstream += 1
+        if isinstance(data, str):
+            meter.bytes_from_upstream += text_size(data)
+            session.early_frames.append(provider.upstream_text(data))
+        else:
+            meter.bytes_from_upstream += len(data)
+            session.early_frames.append(provider.upstream_bytes(data))
 
 
 def upstream_options() -> UpstreamOptions:

@@ -35,7 +35,7 @@ from realtime.revocations import RevocationHub
 from realtime.state import ProcessState
 from realtime.usage import text_size
 
-# A key refused after the upstream opened (a model named in-band, say).
+# A key refused after the upstream opened (a model named or reported in-band).
 _REFUSED_LATE = SessionStatus.REJECTED
 
 
@@ -86,13 +86,18 @@ class Bridge:
                 f"{self._max_bytes} bytes."
             )
             return Ending.by_gateway(too_large, status=SessionStatus.FINISHED)
-        if payload is None:
-            payload = message.get("bytes") or b""
-        elif session.provider.inspects_client_text:
+        provider = session.provider
+        if provider.inspects_client_text:  # binary frames too (JSON as bytes)
             try:
-                payload = session.provider.client_text(payload)
+                payload = (
+                    provider.client_bytes(message.get("bytes") or b"")
+                    if payload is None
+                    else provider.client_text(payload)
+                )
             except GatewayError as exc:
                 return Ending.by_gateway(exc, status=_REFUSED_LATE)
+        elif payload is None:
+            payload = message.get("bytes") or b""
         meter = session.meter
         meter.messages_from_client += 1
         meter.bytes_from_client += size
@@ -161,6 +166,9 @@ class Bridge:
         upstream_text = session.provider.upstream_text
         upstream_bytes = session.provider.upstream_bytes
         try:
+            for early in session.early_frames:  # read before the client was in
+                key = "text" if isinstance(early, str) else "bytes"
+                await send({"type": "websocket.send", key: early})
             async for data in upstream:
                 if isinstance(data, str):
                     meter.messages_from_upstream += 1
@@ -174,6 +182,8 @@ class Bridge:
                     )
         except ConnectionClosed:
             pass
+        except GatewayError as exc:  # a reported model outside the allow-list
+            return Ending.by_gateway(exc, status=_REFUSED_LATE)
         except SlowClient:
             # Flagged before the server even queues the disconnect it causes.
             self.client_dropped = True

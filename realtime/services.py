@@ -77,14 +77,6 @@ def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCreden
         raise AuthenticationFailed("Invalid virtual key.") from None
 
 
-def _authorize(
-    handshake: Handshake, *, allow_passthrough: bool
-) -> tuple[ResolvedCredential, str | None]:
-    """The credential and the model the handshake names (checked); KeyRefused."""
-    resolved = _resolve(handshake, allow_passthrough=allow_passthrough)
-    return resolved, handshake_model(resolved, handshake)
-
-
 # What a model (or deployment, voice, agent) name may look like before it is
 # checked, logged or stored: providers' names are short and plain.
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
@@ -103,8 +95,9 @@ def check_model_name(name: str) -> None:
 
 def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str | None:
     """The model the handshake (or else the provider's URL) names, checked
-    against the key (KeyRefused); None when it is named in-band. No database
-    access."""
+    against the key (KeyRefused); None when it is named in-band. BadRequest
+    when a parameter the adapter checks comes twice, or a name is implausible.
+    No database access."""
     check_model_name(handshake.model)
     provider = resolved.provider
     try:
@@ -115,6 +108,7 @@ def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str |
             "The provider is misconfigured; ask an admin.",
             code="provider_misconfigured",
         ) from None
+    adapter.check_query(handshake.query)  # BadRequest: a checked parameter twice
     model = adapter.named_model(
         provider.upstream_url, handshake.query, provider.options
     )
@@ -178,7 +172,19 @@ def session_authorize(
     """
     check_model_name(handshake.model)
     try:
-        resolved, model = _authorize(handshake, allow_passthrough=allow_passthrough)
+        resolved = _resolve(handshake, allow_passthrough=allow_passthrough)
+        try:
+            model = handshake_model(resolved, handshake)
+        except BadRequest as exc:  # e.g. a checked parameter sent twice
+            if resolved.key is not None:
+                _reject(
+                    resolved.key,
+                    model="",  # which copy the client meant is unknown
+                    client_address=client_address,
+                    instance=instance,
+                    error=exc,
+                )
+            raise
     except key_errors.KeyRefused as exc:
         error = AccessDenied(str(exc), code=exc.code)
         if exc.identity is not None:

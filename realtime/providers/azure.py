@@ -57,6 +57,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     credential_header = "api-key"
     # The Azure OpenAI SDKs, GA and preview (OpenAI's subprotocols and dialects).
     client_routes = (ClientRoute("openai/v1/realtime"), ClientRoute("openai/realtime"))
+    checked_params = ("model", "deployment")
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -106,7 +107,8 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         return f"wss://{resource}.openai.azure.com"
 
     def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
-        return query_value(query, "model") or query_value(query, "deployment")
+        named = query_value(query, "model") or query_value(query, "deployment")
+        return named or None  # None: reported in `session.created`
 
     def auth_headers(self, request: ConnectRequest) -> list[tuple[str, str]]:
         secret = request.credential.reveal()
@@ -133,6 +135,11 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             request.base_url, (*named, *rest), defaults=defaults, path=path
         )
         return UpstreamTarget(url=url, headers=tuple(self._headers(request)))
+
+    def reported_aliases(self, options: Mapping[str, Any]) -> Mapping[str, str]:
+        """A deployment the provider reports stands for the model mapped to it."""
+        deployments = options.get("deployments", {})
+        return {deployment: model for model, deployment in deployments.items()}
 
 
 def endpoint(url: str, options: Mapping[str, Any]) -> tuple[str, str]:

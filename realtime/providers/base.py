@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from keys.services import model_allowed
 from keys.values import Secret
 from realtime.credentials import DialectSign
-from realtime.exceptions import AccessDenied
+from realtime.exceptions import AccessDenied, BadRequest
 from realtime.usage import NO_USAGE, Usage
 
 Query = tuple[tuple[str, str], ...]
@@ -131,15 +131,35 @@ class OptionsError(ValueError):
 
 
 class ProviderSession:
-    """One session's view of a provider's frames: usage, and rewrites if needed."""
+    """One session's view of a provider's frames: usage, and rewrites if needed.
 
-    # False: the bridge never calls client_text (the common, zero-cost case).
+    The session's model is learnt wherever it is named or reported: at the
+    handshake, in a client frame (`name_model`) or in a provider event
+    (`report_model`). The row records the latest; the key's allow-list holds
+    on every model the client names, and on a model the provider reports while
+    no model named by the client stands (the provider's default).
+    """
+
+    # False: the bridge never calls client_text or client_bytes (the common,
+    # zero-cost case). True: both, for text and binary client frames alike.
     inspects_client_text: bool = False
+    # True: the provider reports the session's model in its first events
+    # (OpenAI's `session.created`), so a key with an allow-list may connect
+    # without naming one; admission then waits for that report (`awaits_model`).
+    reports_model: ClassVar[bool] = False
 
     def __init__(self, *, model: str, allowed_models: tuple[str, ...] = ()) -> None:
         self.model = model
         self.allowed_models = allowed_models  # the key's allow-list; empty: any
         self.usage: Usage = NO_USAGE
+        # True once the client named the model (at the handshake or in-band).
+        self.model_named = bool(model)
+
+    @property
+    def awaits_model(self) -> bool:
+        """True while the provider must report the model before the client may
+        send anything (a key with an allow-list, no model named yet)."""
+        return self.reports_model and bool(self.allowed_models) and not self.model
 
     def check_model(self, model: str) -> None:
         """Raise AccessDenied when the key may not use `model` (named in-band)."""
@@ -149,6 +169,33 @@ class ProviderSession:
                 code="model_not_allowed",
             )
 
+    def name_model(self, model: str) -> None:
+        """The client names the model in-band: checked, then recorded.
+
+        Raises AccessDenied before the frame goes on. A refused model is recorded
+        only when no other model ran before it (the row then says what was asked).
+        """
+        try:
+            self.check_model(model)
+        except AccessDenied:
+            self.model = self.model or model
+            raise
+        self.model = model
+        self.model_named = True
+
+    def report_model(self, model: str) -> None:
+        """The provider reports the model it runs: recorded; checked (AccessDenied)
+        while it stands for the provider's default, no model named by the client.
+
+        A model the client named was checked already; what the provider reports
+        for it may be a dated snapshot of that name (gpt-realtime-2025-08-28).
+        """
+        if not model:
+            return
+        self.model = model
+        if not self.model_named:
+            self.check_model(model)
+
     def client_text(self, text: str) -> str:
         """A client text frame on its way upstream (rewritten or as it is).
 
@@ -156,8 +203,24 @@ class ProviderSession:
         """
         return text
 
+    def client_bytes(self, data: bytes) -> bytes:
+        """A client binary frame on its way upstream, read like a text frame.
+
+        Some clients send their JSON as binary frames (Gemini's do): a frame that
+        is UTF-8 goes through `client_text`, so it is checked the same way.
+        """
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data  # not text, so not an event the provider would read
+        out = self.client_text(text)
+        return data if out is text else out.encode("utf-8")
+
     def upstream_text(self, text: str) -> str:
-        """An upstream text frame on its way to the client; reads usage."""
+        """An upstream text frame on its way to the client; reads usage.
+
+        May raise a GatewayError (a reported model outside the allow-list).
+        """
         return text
 
     def upstream_bytes(self, data: bytes) -> bytes:
@@ -181,6 +244,9 @@ class ProviderAdapter:
     client_subprotocols: ClassVar[tuple[str, ...]] = ()
     # How its clients announce a dialect other than the default ("ga").
     client_dialects: ClassVar[tuple[DialectSign, ...]] = ()
+    # Query parameters the gateway reads and checks (a model, a voice): sent
+    # twice, the provider might read the copy the gateway did not check.
+    checked_params: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> None:
@@ -216,6 +282,17 @@ class ProviderAdapter:
         """
         return configured_url or self.default_url
 
+    def check_query(self, query: Query) -> None:
+        """Raise BadRequest when a checked parameter comes more than once."""
+        names = [name for name, _ in query if name in self.checked_params]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise BadRequest(
+                f"The query names {', '.join(repeated)} more than once; send each "
+                "once.",
+                code="duplicate_parameter",
+            )
+
     def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
         """The model named at the handshake; None when it comes in-band later."""
         return query_value(query, "model")
@@ -226,8 +303,8 @@ class ProviderAdapter:
         """The model the client names at the handshake or, when it names none,
         the provider row's URL names; None when it comes in-band later."""
         model = self.handshake_model(query, options)
-        if model == "" and configured_url:
-            model = self.handshake_model(url_query(configured_url), options)
+        if not model and configured_url:
+            model = self.handshake_model(url_query(configured_url), options) or model
         return model
 
     def target(self, request: ConnectRequest) -> UpstreamTarget:

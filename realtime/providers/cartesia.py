@@ -50,8 +50,7 @@ class CartesiaSession(ProviderSession):
             return text
         model = str(event.get("model_id") or "")
         if model:
-            self.check_model(model)
-        self.model = self.model or model
+            self.name_model(model)  # checked; the row records the latest
         transcript = event.get("transcript")
         characters = len(transcript) if isinstance(transcript, str) else 0
         audio = mapping(event.get("output_format"))

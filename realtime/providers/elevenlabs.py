@@ -182,6 +182,8 @@ class ElevenLabsAdapter(ProviderAdapter):
         ClientRoute("v1/convai/conversation"),
     )
 
+    checked_params = ("model_id", "agent_id", "voice_id")
+
     def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
         if query_value(query, "agent_id"):
             return f"agent:{query_value(query, 'agent_id')}"

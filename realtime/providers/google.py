@@ -5,8 +5,10 @@ message, `{"setup": {"model": "models/..."}}`, not at the handshake: a `model`
 query parameter makes the server close with 1007, so it is never forwarded. The
 gateway reads that setup message to record the model and enforce the key's
 allow-list. `usageMetadata` is reported per turn (the prompt count grows because
-each turn re-reads the history), so the session sums every report. Gemini may
-send its JSON messages as binary frames; both kinds are read.
+each turn re-reads the history), so the session sums every report. Gemini sends
+its JSON messages as binary frames (`setupComplete` arrives as one: see
+ai-shifu/ai-shifu#2760) and a client may do the same, so both kinds are read,
+both ways: a binary setup message is checked like a text one.
 """
 
 from __future__ import annotations
@@ -81,9 +83,7 @@ class GeminiLiveSession(ProviderSession):
             return text
         self.inspects_client_text = False
         model = str(setup.get("model") or "")
-        model = model.removeprefix(_MODEL_PREFIX)
-        self.model = model
-        self.check_model(model)
+        self.name_model(model.removeprefix(_MODEL_PREFIX))
         return text
 
     def upstream_text(self, text: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from realtime.credentials import DialectSign
 from realtime.dialects import DialectTranslator
@@ -13,8 +13,10 @@ from realtime.providers.base import (
     OptionsError,
     ProviderAdapter,
     ProviderSession,
+    Query,
     UpstreamTarget,
     join_query,
+    query_value,
 )
 from realtime.usage import Usage
 
@@ -29,7 +31,19 @@ BETA_CLIENT = DialectSign(
 
 
 class OpenAISession(ProviderSession):
-    """Sums `response.done` and input-transcription usage; translates dialects."""
+    """Sums `response.done` and input-transcription usage; learns the model;
+    translates dialects.
+
+    The model sits at `session.model` in the client's `session.update` and in
+    the server's `session.created` / `session.updated`, in the GA interface and
+    the beta one alike (openai-python `types/realtime/session_update_event.py`,
+    `realtime_session_create_request.py`, `session_created_event.py`; beta:
+    `types/beta/realtime/session.py`). GA's reference says a `session.update`
+    may change any field "except for voice and model", so the server's
+    `session.updated` tells what really runs; the row records the latest.
+    """
+
+    reports_model = True
 
     def __init__(
         self,
@@ -37,37 +51,56 @@ class OpenAISession(ProviderSession):
         model: str,
         allowed_models: tuple[str, ...] = (),
         translator: DialectTranslator | None = None,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(model=model, allowed_models=allowed_models)
         self._translator = translator
-        # Only a translating session needs to see client frames.
-        self.inspects_client_text = translator is not None
+        # Names the provider reports -> the model they stand for (deployments).
+        self._aliases = aliases or {}
+        # Client frames are read when translating, when a model named in-band
+        # must be checked (an allow-list) or learnt (none named at the handshake).
+        self.inspects_client_text = (
+            translator is not None or bool(allowed_models) or not model
+        )
 
     def client_text(self, text: str) -> str:
-        assert self._translator is not None  # only called when translating
+        # A `\u` escape could spell the event's name: decode to be sure.
+        if '"session.update"' in text or "\\u" in text:
+            event = decode_event(text)
+            if event is not None and event.get("type") == "session.update":
+                model = mapping(event.get("session")).get("model")
+                if isinstance(model, str) and model:
+                    self.name_model(model)
+        if self._translator is None:
+            return text
         return self._translator.client_frame(text)
 
     def upstream_text(self, text: str) -> str:
-        if '"response.done"' in text:
-            self._add_response_usage(text)
-        elif "transcription.completed" in text:
-            self._add_transcription_usage(text)
+        if (
+            '"response.done"' in text
+            or "transcription.completed" in text
+            or '"session.' in text
+        ):
+            event = decode_event(text)
+            if event is not None:
+                self._read(event)
         if self._translator is None:
             return text
         return self._translator.upstream_frame(text)
 
-    def _add_response_usage(self, text: str) -> None:
-        event = decode_event(text)
-        if event is not None and event.get("type") == "response.done":
+    def _read(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "response.done":
             usage = mapping(mapping(event.get("response")).get("usage"))
             self.usage += usage_from_response(usage)
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            self._add_transcription_usage(mapping(event.get("usage")))
+        elif kind in ("session.created", "session.updated"):
+            model = mapping(event.get("session")).get("model")
+            if isinstance(model, str):
+                self.report_model(self._aliases.get(model, model))
 
-    def _add_transcription_usage(self, text: str) -> None:
-        event = decode_event(text)
-        kind = "conversation.item.input_audio_transcription.completed"
-        if event is None or event.get("type") != kind:
-            return
-        usage = mapping(event.get("usage"))
+    def _add_transcription_usage(self, usage: dict) -> None:
         if usage.get("type") == "duration":
             self.usage += Usage(transcription_seconds=seconds(usage.get("seconds")))
         else:
@@ -120,6 +153,7 @@ class OpenAIAdapter(ProviderAdapter):
     credential_header = "authorization"
     client_subprotocols = SUBPROTOCOLS
     client_dialects = (BETA_CLIENT,)
+    checked_params: ClassVar[tuple[str, ...]] = ("model",)
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -130,6 +164,11 @@ class OpenAIAdapter(ProviderAdapter):
         super().validate_options(options)
         if options.get("protocol", "ga") not in PROTOCOLS:
             raise OptionsError("protocol must be 'ga' or 'beta'.")
+
+    def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
+        """`model`, or None: the client may name it in `session.update`, and the
+        provider reports the one it runs in `session.created`."""
+        return query_value(query, "model") or None
 
     def auth_headers(self, request: ConnectRequest) -> list[tuple[str, str]]:
         """The credential in the provider's own scheme."""
@@ -156,4 +195,9 @@ class OpenAIAdapter(ProviderAdapter):
             model=model,
             allowed_models=allowed_models,
             translator=translator_for(request.dialect, protocol),
+            aliases=self.reported_aliases(request.options),
         )
+
+    def reported_aliases(self, options: Mapping[str, Any]) -> Mapping[str, str]:
+        """Names the provider may report for a model (none for OpenAI)."""
+        return {}

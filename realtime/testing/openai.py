@@ -19,9 +19,12 @@ Scripting hooks (not part of OpenAI's API; client events the fake understands):
 - ``{"type": "fake.garbage"}``: write a frame with a reserved opcode.
 - ``{"type": "fake.sleep", "seconds": X}``: stop reading for X seconds (a stall;
   websockets buffers ``max_queue`` frames, then TCP backpressure applies).
+- ``{"type": "fake.switch_model", "model": M}``: the session now runs M, as a
+  ``session.updated`` says (a provider changing model on its own).
 
 Server-level knobs (``reject_status``, ``handshake_delay``, ``api_key``) script
-the handshake. The protocol logic
+the handshake; ``default_model`` is the model ``session.created`` reports when
+the handshake names none (the provider's default). The protocol logic
 (:class:`~realtime.testing.conversation.Conversation`) does no I/O.
 """
 
@@ -97,10 +100,12 @@ class _Peer:
         connection: ServerConnection,
         conversation: Conversation,
         usage_sent: list[Event],
+        client_events: list[str],
     ) -> None:
         self._connection = connection
         self._conversation = conversation
         self._usage_sent = usage_sent
+        self._client_events = client_events
         self._controls = {
             "fake.echo": self._echo,
             "fake.close": self._close,
@@ -109,6 +114,7 @@ class _Peer:
             "fake.garbage": self._garbage,
             "fake.flood": self._flood,
             "fake.sleep": self._sleep,
+            "fake.switch_model": self._switch_model,
         }
 
     async def run(self, handshake: Handshake) -> None:
@@ -144,6 +150,7 @@ class _Peer:
             logger.debug("unparseable client frame: %s", exc.code)
             await self._send([self._conversation.error(exc.code, exc.message)])
             return True
+        self._client_events.append(event["type"])
         control = self._controls.get(event["type"])
         if control is None:
             await self._send(self._conversation.handle(event))
@@ -208,6 +215,15 @@ class _Peer:
             await self._connection.send(_flood_frame(seq, size))
         return True
 
+    async def _switch_model(self, event: Event, message: str) -> bool:
+        model = event.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadClientEvent("invalid_value", "Expected a model.", param="model")
+        session = self._conversation.session
+        session["model"] = model
+        await self._send([self._conversation.emit("session.updated", session=session)])
+        return True
+
     async def _sleep(self, event: Event, message: str) -> bool:
         seconds = event.get("seconds")
         if (
@@ -239,7 +255,8 @@ class FakeRealtimeServer(LoopbackServer):
     """A scriptable Realtime API upstream on a loopback port.
 
     Attributes beyond the shared ones: ``usage_sent`` (the ``usage`` object of
-    every ``response.done`` sent, in order).
+    every ``response.done`` sent, in order) and ``client_events`` (the type of
+    every client event received, in order, across connections).
     """
 
     path = REALTIME_PATH
@@ -253,6 +270,7 @@ class FakeRealtimeServer(LoopbackServer):
         max_size: int = 16 * 1024 * 1024,
         reject_status: int | None = None,
         handshake_delay: float = 0.0,
+        default_model: str = DEFAULT_MODEL,
     ) -> None:
         if reject_status is not None:
             http.HTTPStatus(
@@ -262,8 +280,10 @@ class FakeRealtimeServer(LoopbackServer):
         self._api_key = api_key
         self._reject_status = reject_status
         self._handshake_delay = handshake_delay
+        self._default_model = default_model
         self._numbers = itertools.count(1)
         self.usage_sent: list[Event] = []
+        self.client_events: list[str] = []
 
     def _serve_options(self) -> dict[str, Any]:
         return {
@@ -304,9 +324,10 @@ class FakeRealtimeServer(LoopbackServer):
     ) -> None:
         conversation = Conversation(
             number=next(self._numbers),
-            model=handshake.query.get("model") or DEFAULT_MODEL,
+            model=handshake.query.get("model") or self._default_model,
         )
-        await _Peer(connection, conversation, self.usage_sent).run(handshake)
+        peer = _Peer(connection, conversation, self.usage_sent, self.client_events)
+        await peer.run(handshake)
 
 
 def _select_subprotocol(

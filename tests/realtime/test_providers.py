@@ -316,9 +316,10 @@ def test_elevenlabs_agent_counts_audio_in_the_announced_format():
 
 
 def test_openai_translates_only_when_dialects_differ():
-    assert not session("openai").inspects_client_text
-    assert session("openai", dialect="beta").inspects_client_text
-    ga_on_beta = session("openai", options={"protocol": "beta"})
+    named = "gpt-realtime"  # no allow-list, a model named: nothing to read
+    assert not session("openai", model=named).inspects_client_text
+    assert session("openai", model=named, dialect="beta").inspects_client_text
+    ga_on_beta = session("openai", model=named, options={"protocol": "beta"})
     assert ga_on_beta.inspects_client_text
     delta = '{"type":"response.text.delta","delta":"hi"}'
     assert json.loads(ga_on_beta.upstream_text(delta))["type"] == (
