@@ -47,19 +47,22 @@ def sent_once(handshake) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("pasted", "path", "client", "upstream", "model"),
     [
+        # The row records the model a deployment stands for: the one the
+        # provider reports, mapped back through the `deployments` option.
         # GA: the URL names the deployment; a client that names none uses it.
-        ("ga?model=rt-prod", "/v1/realtime", "", {"model": "rt-prod"}, "rt-prod"),
+        ("ga?model=rt-prod", "/v1/realtime", "", {"model": "rt-prod"}, "gpt-realtime"),
         # GA: the client's model (mapped) replaces the URL's, once.
         ("ga?model=rt-old", "/openai/v1/realtime", "model=gpt-realtime",
          {"model": "rt-prod"}, "gpt-realtime"),
         # Preview, as the portal shows it; a client that names nothing.
         ("preview?api-version=2025-04-01-preview&deployment=rt-prod", "/v1/realtime",
          "", {"api-version": "2025-04-01-preview", "deployment": "rt-prod"},
-         "rt-prod"),
+         "gpt-realtime"),
         # Preview with an Azure SDK client: its api-version and deployment win.
         ("preview?api-version=2025-04-01-preview&deployment=rt-old",
          "/openai/realtime", "api-version=2024-10-01-preview&deployment=rt-prod",
-         {"api-version": "2024-10-01-preview", "deployment": "rt-prod"}, "rt-prod"),
+         {"api-version": "2024-10-01-preview", "deployment": "rt-prod"},
+         "gpt-realtime"),
     ],
 )  # fmt: skip
 async def test_azure_pasted_endpoint(
