@@ -165,7 +165,16 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Servers' own lines too (Daphne's, uvicorn's under rungateway, websockets'
+    # handshake headers at debug) pass this handler: keys are masked in each.
+    "filters": {"credentials": {"()": "realtime.redaction.CredentialFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["credentials"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "keys": {"level": LOG_LEVEL},

@@ -31,7 +31,9 @@ _PROVIDER_PROTOCOL = "x-portkey-provider."
 # Sent alongside a browser credential; meaningless for the gateway's own key.
 _DROPPED_PROTOCOLS = ("openai-organization.", "openai-project.")
 
-GATEWAY_QUERY_PARAMS = frozenset({"virtual_key", "api_key", "provider"})
+# The gateway's query parameters that carry a key (never logged: see redaction).
+KEY_QUERY_PARAMS = frozenset({"virtual_key", "api_key"})
+GATEWAY_QUERY_PARAMS = KEY_QUERY_PARAMS | {"provider"}
 DEFAULT_DIALECT = "ga"
 
 
