@@ -206,7 +206,9 @@ GATEWAY_MAX_MESSAGE_BYTES = int(
 GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.get_number(
     "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", 4.0, minimum=0.1
 )
-# How long a client frame may wait for a slow upstream before the session ends.
+# How long a client frame may wait for a slow upstream before the session ends;
+# meanwhile the server stops reading that client (rungateway: Daphne past 1 MiB
+# queued, uvicorn past one message), so it holds a few messages at most.
 GATEWAY_UPSTREAM_SEND_TIMEOUT = env.get_number(
     "GATEWAY_UPSTREAM_SEND_TIMEOUT", 10.0, minimum=0.1
 )
