@@ -1,7 +1,10 @@
 """ASGI entry point: HTTP to Django, WebSockets to the realtime gateway.
 
 Runs under Daphne (`manage.py rungateway`) or any ASGI server, e.g.
-`uvicorn gateway_project.asgi:application --ws-max-size 16777216`.
+`uvicorn gateway_project.asgi:application --ws-max-size 17825792 --ws-max-queue 1`.
+The outermost layer strips key-bearing query parameters from the server's scope
+before the server can log them (`realtime.redaction`); importing this module
+masks credentials in the log handlers the server set up.
 """
 
 from __future__ import annotations
@@ -17,14 +20,22 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from realtime.credentials import KEY_QUERY_PARAMS  # noqa: E402
 from realtime.origins import BrowserOriginValidator  # noqa: E402
+from realtime.providers import key_places  # noqa: E402
+from realtime.redaction import ScrubQuery, guard_log_handlers  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_application,
-        "websocket": BrowserOriginValidator(
-            URLRouter(websocket_urlpatterns), settings.GATEWAY_ALLOWED_ORIGINS
-        ),
-    }
+guard_log_handlers()
+
+application = ScrubQuery(
+    ProtocolTypeRouter(
+        {
+            "http": django_application,
+            "websocket": BrowserOriginValidator(
+                URLRouter(websocket_urlpatterns), settings.GATEWAY_ALLOWED_ORIGINS
+            ),
+        }
+    ),
+    params=KEY_QUERY_PARAMS | set(key_places().params),
 )

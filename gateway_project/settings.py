@@ -166,7 +166,16 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Servers' own lines too (Daphne's, uvicorn's under rungateway, websockets'
+    # handshake headers at debug) pass this handler: keys are masked in each.
+    "filters": {"credentials": {"()": "realtime.redaction.CredentialFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["credentials"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "keys": {"level": LOG_LEVEL},
@@ -198,7 +207,9 @@ GATEWAY_MAX_MESSAGE_BYTES = int(
 GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.get_number(
     "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", 4.0, minimum=0.1
 )
-# How long a client frame may wait for a slow upstream before the session ends.
+# How long a client frame may wait for a slow upstream before the session ends;
+# meanwhile the server stops reading that client (rungateway: Daphne past 1 MiB
+# queued, uvicorn past one message), so it holds a few messages at most.
 GATEWAY_UPSTREAM_SEND_TIMEOUT = env.get_number(
     "GATEWAY_UPSTREAM_SEND_TIMEOUT", 10.0, minimum=0.1
 )

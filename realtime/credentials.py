@@ -44,7 +44,9 @@ _DROPPED_PROTOCOLS = ("openai-organization.", "openai-project.")
 # Another gateway's token (Cloudflare AI Gateway's); a secret, never forwarded.
 _FOREIGN_SECRET_PROTOCOLS = ("cf-aig-authorization.",)
 
-GATEWAY_QUERY_PARAMS = frozenset({"virtual_key", "api_key", "provider"})
+# The gateway's query parameters that carry a key (never logged: see redaction).
+KEY_QUERY_PARAMS = frozenset({"virtual_key", "api_key"})
+GATEWAY_QUERY_PARAMS = KEY_QUERY_PARAMS | {"provider"}
 DEFAULT_DIALECT = "ga"
 
 

@@ -12,12 +12,20 @@ make Twisted buffer everything the upstream streams, without bound. Here a send
 waits while the client's socket buffer is over `client_buffer_bytes`; the
 session's upstream pump stops reading, and TCP pushes back on the provider. A
 client that reads nothing for `slow_client_timeout` seconds is dropped.
+
+The other way, Daphne reads a client's socket into an unbounded queue for the
+application, so a client that streams to a slow provider (while the bridge
+waits on the upstream send) would fill memory. Here a WebSocket's queue stops
+reading the client's socket while over `client_receive_bytes` wait in it, and
+reads again once the application has taken half of that: TCP pushes back on the
+client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 from daphne.server import Server
@@ -39,8 +47,49 @@ def _buffered(protocol: Any) -> int:
     return len(buffer) - getattr(transport, "offset", 0) + transport._tempDataLen
 
 
+def _payload_size(message: dict[str, Any]) -> int:
+    return len(message.get("bytes") or message.get("text") or "")
+
+
+class ClientQueue(asyncio.Queue):
+    """A WebSocket's messages for its application, read from the client's
+    socket only while at most `limit` bytes of them wait here."""
+
+    def __init__(self, protocol: Any, *, limit: int) -> None:
+        super().__init__()
+        self._protocol = protocol
+        self._limit = limit
+        self._bytes = 0
+        self._paused = False
+
+    def put_nowait(self, item: dict[str, Any]) -> None:
+        """Queue a message; over the mark, stop reading the client."""
+        super().put_nowait(item)
+        self._bytes += _payload_size(item)
+        if self._bytes > self._limit:
+            # On every message over the mark: Twisted resumes reading by itself
+            # when the client's write buffer drains (its own flow control).
+            self._paused = True
+            self._producer("pauseProducing")
+
+    def get_nowait(self) -> dict[str, Any]:
+        """Take a message (`get` calls this); read the client again once drained."""
+        item = super().get_nowait()
+        self._bytes -= _payload_size(item)
+        if self._paused and self._bytes <= self._limit // 2:
+            self._paused = False
+            self._producer("resumeProducing")
+        return item
+
+    def _producer(self, action: str) -> None:
+        # The TCP transport, or a TLS wrapper that passes the call on to it.
+        method = getattr(getattr(self._protocol, "transport", None), action, None)
+        if method is not None:
+            method()
+
+
 class GatewayServer(Server):
-    """Daphne with a bounded, complete drain on shutdown."""
+    """Daphne with a bounded, complete drain on shutdown and flow control both ways."""
 
     def __init__(
         self,
@@ -48,13 +97,34 @@ class GatewayServer(Server):
         drain_timeout: float = 10.0,
         client_buffer_bytes: int = 4 * 1024 * 1024,
         slow_client_timeout: float = 10.0,
+        client_receive_bytes: int = 1024 * 1024,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.drain_timeout = drain_timeout
         self.client_buffer_bytes = client_buffer_bytes
         self.slow_client_timeout = slow_client_timeout
+        self.client_receive_bytes = client_receive_bytes
         self._ports: list[Any] = []
+
+    def create_application(
+        self, protocol: Any, scope: dict[str, Any]
+    ) -> asyncio.Queue | None:
+        """Daphne's (4.2), but a WebSocket's input queue is a `ClientQueue`."""
+        if scope["type"] != "websocket":
+            return super().create_application(protocol, scope)
+        assert "application_instance" not in self.connections[protocol]
+        queue = ClientQueue(protocol, limit=self.client_receive_bytes)
+        scope.setdefault("asgi", {"version": "3.0"})
+        instance = self.application(
+            scope=scope, receive=queue.get, send=partial(self.handle_reply, protocol)
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+            instance
+        )
+        return queue
 
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
         """Send to the client, waiting while its socket buffer is too full."""

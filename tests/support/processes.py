@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # Readiness polling only: the TLS tests check certificates where it matters.
 _UNVERIFIED = ssl._create_unverified_context()
 READY_TIMEOUT = 20.0
+# The README's plain uvicorn command ("Running in production"), without a bind.
+PLAIN_UVICORN = (
+    "uvicorn", "gateway_project.asgi:application",
+    "--ws-max-size", "17825792", "--ws-max-queue", "1",
+)  # fmt: skip
 
 
 def free_port() -> int:
@@ -70,16 +75,24 @@ class GatewayProcess:
         server: str = "daphne",
         extra_args: tuple[str, ...] = (),
     ) -> GatewayProcess:
-        """Run `manage.py rungateway` on a free port; return once /healthz answers.
+        """Run `manage.py rungateway --server <server>` (or, for `plain-uvicorn`,
+        the README's plain uvicorn command) on a free port; return once /healthz
+        answers.
 
         Tests start processes through :class:`GatewayLauncher` (the
         ``gateway_process`` fixture), which stops them.
         """
         port = free_port()
-        command = [
-            sys.executable, "manage.py", "rungateway", "--port", str(port),
-            "--server", server, *extra_args,
-        ]  # fmt: skip
+        if server == "plain-uvicorn":
+            command = [
+                sys.executable, "-m", *PLAIN_UVICORN,
+                "--host", "127.0.0.1", "--port", str(port), *extra_args,
+            ]  # fmt: skip
+        else:
+            command = [
+                sys.executable, "manage.py", "rungateway", "--port", str(port),
+                "--server", server, *extra_args,
+            ]  # fmt: skip
         log_path = log_dir / f"{server}-{port}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(
@@ -153,7 +166,8 @@ class GatewayLauncher:
         env_overrides: dict[str, str] | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> GatewayProcess:
-        """Start a gateway (`server` is daphne or uvicorn) and wait until it is ready."""
+        """Start a gateway (`server`: daphne, uvicorn or plain-uvicorn) and wait
+        until it is ready."""
         env = {**self._env, **(env_overrides or {})}
         gateway = GatewayProcess.start(
             env, log_dir=self._log_dir, server=server, extra_args=extra_args

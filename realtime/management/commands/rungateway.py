@@ -21,6 +21,9 @@ logger = logging.getLogger("realtime.rungateway")
 # answers them with an error event and 4413; only larger ones meet Daphne's own
 # limit (which closes with 1009 and no event).
 _SERVER_SLACK_BYTES = 1024 * 1024
+# uvicorn's log level for each --verbosity (Daphne takes the verbosity itself):
+# 2 adds its access lines, 3 its trace of every ASGI message.
+_UVICORN_LOG_LEVELS = ("error", "warning", "info", "trace")
 
 
 class Command(BaseCommand):
@@ -56,7 +59,7 @@ class Command(BaseCommand):
             f"(admin: http{secure}://{host}:{port}/admin/)"
         )
         if options["server"] == "uvicorn":
-            _run_uvicorn(host, port, cert, key)
+            _run_uvicorn(host, port, cert, key, options["verbosity"])
         else:
             _run_daphne(endpoint, options["verbosity"])
 
@@ -93,10 +96,14 @@ def _run_daphne(endpoint: str, verbosity: int) -> None:
     ).run()
 
 
-def _run_uvicorn(host: str, port: int, cert: str | None, key: str | None) -> None:
+def _run_uvicorn(
+    host: str, port: int, cert: str | None, key: str | None, verbosity: int
+) -> None:
     """uvicorn with uvloop. Its websockets transport waits on a slow client by
-    itself (backpressure); on SIGTERM it closes sessions with 1012, and every
-    row is still finalised."""
+    itself (backpressure) and, with a queue of one message, stops reading a
+    client while the gateway waits on a slow provider; on SIGTERM it closes
+    sessions with 1012, and every row is still finalised. Its loggers go
+    through the gateway's handler (`log_config=None`), which masks keys."""
     import uvicorn
 
     uvicorn.run(
@@ -106,6 +113,9 @@ def _run_uvicorn(host: str, port: int, cert: str | None, key: str | None) -> Non
         loop="uvloop",
         ws="websockets",
         ws_max_size=settings.GATEWAY_MAX_MESSAGE_BYTES + _SERVER_SLACK_BYTES,
+        # Client messages read ahead of the gateway: one (the default, 32, may
+        # hold 32 x ws_max_size for one client while its provider is slow).
+        ws_max_queue=1,
         ws_ping_interval=settings.GATEWAY_PING_INTERVAL,
         ws_ping_timeout=settings.GATEWAY_PING_TIMEOUT,
         ws_per_message_deflate=False,
@@ -113,7 +123,8 @@ def _run_uvicorn(host: str, port: int, cert: str | None, key: str | None) -> Non
         timeout_graceful_shutdown=int(settings.GATEWAY_DRAIN_SECONDS) or None,
         ssl_certfile=cert,
         ssl_keyfile=key,
-        log_level="warning",
+        log_config=None,
+        log_level=_UVICORN_LOG_LEVELS[min(verbosity, 3)],
     )
 
 
