@@ -23,6 +23,13 @@ class KindCatalogue(Protocol):
         """Raise ValueError when `options` do not suit `kind` (a known kind)."""
         ...
 
+    def upstream_url(
+        self, kind: str, configured_url: str, options: Mapping[str, Any]
+    ) -> str:
+        """The URL a provider of `kind` dials: `configured_url`, or its public
+        endpoint when that is blank. ValueError when the options name none."""
+        ...
+
 
 class _NoKinds:
     def kinds(self) -> Sequence[str]:
@@ -30,6 +37,11 @@ class _NoKinds:
 
     def check_options(self, kind: str, options: Mapping[str, Any]) -> None:
         return None
+
+    def upstream_url(
+        self, kind: str, configured_url: str, options: Mapping[str, Any]
+    ) -> str:
+        return configured_url
 
 
 class ProviderKinds:
@@ -49,6 +61,13 @@ class ProviderKinds:
     def check_options(self, kind: str, options: Mapping[str, Any]) -> None:
         """Raise ValueError when `options` do not suit `kind` (a known kind)."""
         self._catalogue.check_options(kind, options)
+
+    def upstream_url(
+        self, kind: str, configured_url: str, options: Mapping[str, Any]
+    ) -> str:
+        """The URL a provider of `kind` dials (LookupError for an unknown kind,
+        ValueError when its options name no endpoint)."""
+        return self._catalogue.upstream_url(kind, configured_url, options)
 
 
 provider_kinds = ProviderKinds()
