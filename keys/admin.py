@@ -90,6 +90,7 @@ class VirtualKeyAdmin(admin.ModelAdmin):
     readonly_fields = [
         "masked_key",
         "status",
+        "credential_destination",
         "created_at",
         "last_used_at",
         "revoked_at",
