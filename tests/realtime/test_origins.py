@@ -6,7 +6,9 @@ import pytest
 
 from realtime.origins import BrowserOriginValidator
 
-pytestmark = pytest.mark.timeout(10)
+# A denial runs Channels' WebsocketDenier, which closes old database connections
+# in the worker thread: one an earlier test left there needs database access.
+pytestmark = [pytest.mark.timeout(10), pytest.mark.django_db]
 
 
 async def _admitted(allowed: list[str], origin: bytes | None) -> bool:
