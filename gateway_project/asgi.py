@@ -20,6 +20,7 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from realtime.addresses import ForwardedClient  # noqa: E402
 from realtime.credentials import KEY_QUERY_PARAMS  # noqa: E402
 from realtime.origins import BrowserOriginValidator  # noqa: E402
 from realtime.providers import key_places  # noqa: E402
@@ -29,13 +30,17 @@ from realtime.routing import websocket_urlpatterns  # noqa: E402
 guard_log_handlers()
 
 application = ScrubQuery(
-    ProtocolTypeRouter(
-        {
-            "http": django_application,
-            "websocket": BrowserOriginValidator(
-                URLRouter(websocket_urlpatterns), settings.GATEWAY_ALLOWED_ORIGINS
-            ),
-        }
+    ForwardedClient(
+        ProtocolTypeRouter(
+            {
+                "http": django_application,
+                "websocket": BrowserOriginValidator(
+                    URLRouter(websocket_urlpatterns),
+                    settings.GATEWAY_ALLOWED_ORIGINS,
+                ),
+            }
+        ),
+        proxies=lambda: settings.GATEWAY_TRUSTED_PROXIES,
     ),
     params=KEY_QUERY_PARAMS | set(key_places().params),
 )

@@ -45,6 +45,29 @@ SECRET_KEY = _required_secret(
 ALLOWED_HOSTS = env.get_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env.get_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
+# Outside development the admin's cookies travel over HTTPS only, and HTTPS
+# responses tell browsers to use nothing else (HSTS; Django sends it only on
+# requests it sees as secure). Behind a TLS-terminating proxy, a request is
+# secure when a trusted proxy says so in X-Forwarded-Proto (the proxy must set
+# that header itself, overwriting a client's).
+# Proxies (addresses or CIDRs) whose X-Forwarded-For names the client and whose
+# X-Forwarded-Proto says the request came over HTTPS.
+try:
+    GATEWAY_TRUSTED_PROXIES = tuple(
+        ipaddress.ip_network(entry, strict=False)
+        for entry in env.get_list("GATEWAY_TRUSTED_PROXIES")
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(f"GATEWAY_TRUSTED_PROXIES: {exc}") from None
+if GATEWAY_TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.get_bool(
+    "DJANGO_SECURE_COOKIES", not DEBUG
+)
+SECURE_HSTS_SECONDS = int(
+    env.get_number("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+)
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -56,6 +79,7 @@ INSTALLED_APPS = [
     "channels",
     "keys",
     "realtime",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -195,8 +219,43 @@ if not GATEWAY_ENCRYPTION_KEYS and not DEBUG:
         "provider credentials are stored encrypted with it."
     )
 
-# Raw provider keys (not virtual keys) are refused unless this is on.
+# Raw provider keys (not virtual keys) are refused unless this is on and the
+# provider accepts them (its allow_passthrough field).
 GATEWAY_ALLOW_PASSTHROUGH = env.get_bool("GATEWAY_ALLOW_PASSTHROUGH", False)
+
+# The hosts provider upstreams may be on, since every credential of a provider
+# goes to its upstream: the five providers' public endpoints (Azure's per
+# resource) and this machine. A leading dot matches subdomains; * any host.
+GATEWAY_UPSTREAM_HOSTS = env.get_list(
+    "GATEWAY_UPSTREAM_HOSTS",
+    "api.openai.com,.openai.azure.com,.cognitiveservices.azure.com,"
+    "generativelanguage.googleapis.com,api.cartesia.ai,api.elevenlabs.io,"
+    "localhost,127.0.0.1,::1",
+)
+
+# /metrics answers clients at these addresses (IPs or CIDRs) and any client that
+# sends `Authorization: Bearer <GATEWAY_METRICS_TOKEN>`; nobody else.
+GATEWAY_METRICS_TOKEN = env.get_str("GATEWAY_METRICS_TOKEN")
+GATEWAY_METRICS_ALLOWED_ADDRESSES = env.get_list(
+    "GATEWAY_METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1"
+)
+for _network in GATEWAY_METRICS_ALLOWED_ADDRESSES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"GATEWAY_METRICS_ALLOWED_ADDRESSES: {_network!r} is not an address "
+            "or a network."
+        ) from None
+
+# The admin refuses logins from an address, and for a username, with this many
+# failed logins within the window (counted in the database, so across processes).
+GATEWAY_ADMIN_LOGIN_FAILURES = int(
+    env.get_number("GATEWAY_ADMIN_LOGIN_FAILURES", 5, minimum=1)
+)
+GATEWAY_ADMIN_LOGIN_WINDOW_SECONDS = env.get_number(
+    "GATEWAY_ADMIN_LOGIN_WINDOW_SECONDS", 900.0, minimum=1
+)
 
 # One maximum message size for both legs and for the server (OpenAI accepts
 # input_audio_buffer.append events of up to 15 MiB).
@@ -250,14 +309,6 @@ GATEWAY_SLOW_CLIENT_SECONDS = env.get_number("GATEWAY_SLOW_CLIENT_SECONDS", 10.0
 # On SIGTERM, how long rungateway waits for live sessions to close and finalise.
 GATEWAY_DRAIN_SECONDS = env.get_number("GATEWAY_DRAIN_SECONDS", 10.0, minimum=0)
 GATEWAY_ALLOWED_ORIGINS = env.get_list("GATEWAY_ALLOWED_ORIGINS", "*")
-# Proxies (addresses or CIDRs) whose X-Forwarded-For names the client.
-try:
-    GATEWAY_TRUSTED_PROXIES = tuple(
-        ipaddress.ip_network(entry, strict=False)
-        for entry in env.get_list("GATEWAY_TRUSTED_PROXIES")
-    )
-except ValueError as exc:
-    raise ImproperlyConfigured(f"GATEWAY_TRUSTED_PROXIES: {exc}") from None
 
 # The provider registry: kind -> adapter class. The only place kinds are named.
 GATEWAY_PROVIDER_ADAPTERS = {

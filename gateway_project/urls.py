@@ -6,8 +6,10 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+from access.forms import ThrottledAdminLoginForm
 from realtime import views
 
+admin.site.login_form = ThrottledAdminLoginForm  # see access.services
 admin.site.site_header = "Realtime gateway"
 admin.site.site_title = "Realtime gateway"
 admin.site.index_title = "Keys and usage"

@@ -21,13 +21,33 @@ _ISSUED_TOKEN = "_issued_virtual_key_token"
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
-    list_display = ["slug", "kind", "endpoint", "created_at"]
-    list_filter = ["kind"]
+    list_display = ["slug", "kind", "endpoint", "allow_passthrough", "created_at"]
+    list_filter = ["kind", "allow_passthrough"]
     search_fields = ["slug"]
 
     @admin.display(description="endpoint")
     def endpoint(self, provider: Provider) -> str:
         return provider.upstream_url or "(public endpoint)"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        assert issubclass(form, ProviderForm)  # self.form, subclassed
+        form.may_move_endpoint = request.user.has_perm("keys.change_provider_endpoint")
+        return form
+
+    def save_model(
+        self, request: HttpRequest, obj: Provider, form: Any, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if change and obj.destination != form.destination_before:
+            stale = obj.virtual_keys.filter(revoked_at__isnull=True).count()
+            self.message_user(
+                request,
+                f"{obj} now connects to {obj.destination or 'an unknown endpoint'}: "
+                f"its {stale} key(s) are refused until their provider API key is "
+                "entered again (a credential goes only where it was entered for).",
+                messages.WARNING,
+            )
 
 
 class KeyStatusFilter(admin.SimpleListFilter):
@@ -70,6 +90,7 @@ class VirtualKeyAdmin(admin.ModelAdmin):
     readonly_fields = [
         "masked_key",
         "status",
+        "credential_destination",
         "created_at",
         "last_used_at",
         "revoked_at",

@@ -6,6 +6,7 @@ KeyError_ (base)
  |    +-- KeyRevoked
  |    +-- KeyExpired
  |    +-- ModelNotAllowed
+ |    +-- CredentialStale  the provider moved since the credential was entered
  +-- CredentialUnreadable the stored provider credential cannot be decrypted
 
 Messages never contain a key, a credential or ciphertext.
@@ -54,6 +55,13 @@ class ModelNotAllowed(KeyRefused):
     """The requested model is outside the key's allow-list."""
 
     code = "model_not_allowed"
+
+
+class CredentialStale(KeyRefused):
+    """The key's provider connects elsewhere than when its credential was
+    entered; an admin must enter the credential again (see keys.upstreams)."""
+
+    code = "credential_stale"
 
 
 class CredentialUnreadable(KeyError_):

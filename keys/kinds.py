@@ -28,6 +28,12 @@ class KindCatalogue(Protocol):
     ) -> None:
         """Raise ValueError when a ws(s):// `url` does not suit `kind` and its
         (valid) `options`: the URL is the provider's full endpoint."""
+
+    def upstream_url(
+        self, kind: str, configured_url: str, options: Mapping[str, Any]
+    ) -> str:
+        """The URL a provider of `kind` dials: `configured_url`, or its public
+        endpoint when that is blank. ValueError when the options name none."""
         ...
 
 
@@ -42,6 +48,11 @@ class _NoKinds:
         self, kind: str, url: str, options: Mapping[str, Any]
     ) -> None:
         return None
+
+    def upstream_url(
+        self, kind: str, configured_url: str, options: Mapping[str, Any]
+    ) -> str:
+        return configured_url
 
 
 class ProviderKinds:
@@ -68,6 +79,13 @@ class ProviderKinds:
         """Raise ValueError when a ws(s):// `url` does not suit `kind` and its
         (valid) `options`."""
         self._catalogue.check_upstream_url(kind, url, options)
+
+    def upstream_url(
+        self, kind: str, configured_url: str, options: Mapping[str, Any]
+    ) -> str:
+        """The URL a provider of `kind` dials (LookupError for an unknown kind,
+        ValueError when its options name no endpoint)."""
+        return self._catalogue.upstream_url(kind, configured_url, options)
 
 
 provider_kinds = ProviderKinds()

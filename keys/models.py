@@ -11,6 +11,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from keys import upstreams
 from keys.kinds import provider_kinds
 
 _LOOPBACK_NAMES = {"localhost"}
@@ -35,7 +36,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def validate_upstream_url(value: str) -> None:
-    """wss:// anywhere; plain ws:// only to this machine (tests, the fake)."""
+    """wss:// to a host on GATEWAY_UPSTREAM_HOSTS; plain ws:// only to this
+    machine (tests, the fake)."""
     parts = urlsplit(value)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValidationError("The upstream URL must be a ws:// or wss:// URL.")
@@ -43,6 +45,15 @@ def validate_upstream_url(value: str) -> None:
         raise ValidationError("Plain ws:// is allowed only to a loopback address.")
     if parts.username or parts.password:
         raise ValidationError("Put credentials on the virtual key, not in the URL.")
+    _validate_upstream_host(parts.hostname)
+
+
+def _validate_upstream_host(host: str) -> None:
+    if not upstreams.url_host_allowed(f"wss://{host}"):
+        raise ValidationError(
+            f"The host {host} is not on GATEWAY_UPSTREAM_HOSTS, the hosts this "
+            "gateway may send provider credentials to."
+        )
 
 
 class Provider(models.Model):
@@ -70,19 +81,38 @@ class Provider(models.Model):
         '{"resource": "my-resource", "api_style": "ga", "deployments": {}}; '
         'for openai: {"protocol": "beta"} for an upstream that still speaks beta.',
     )
+    allow_passthrough = models.BooleanField(
+        "accept raw provider keys",
+        default=False,
+        help_text="Let clients connect with their own provider key and this "
+        "provider's slug instead of a virtual key (also needs "
+        "GATEWAY_ALLOW_PASSTHROUGH=true).",
+    )
     created_at = models.DateTimeField("created", default=timezone.now)
 
     class Meta:
         ordering = ["slug"]
         verbose_name = "provider"
         verbose_name_plural = "providers"
+        permissions = [
+            (
+                "change_provider_endpoint",
+                "Can change where a provider connects (its credentials go there)",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.slug
 
+    @property
+    def destination(self) -> str:
+        """scheme://host:port of the endpoint this provider dials ('' if unknown)."""
+        return upstreams.destination(self.kind, self.upstream_url, self.options or {})
+
     def clean(self) -> None:
         """The options and the URL must suit the kind (checked by its adapter,
-        see keys.kinds)."""
+        see keys.kinds), and the endpoint they lead to must be on
+        GATEWAY_UPSTREAM_HOSTS."""
         if not isinstance(self.options, dict):
             raise ValidationError({"options": "Options must be a JSON object."})
         if self.kind not in provider_kinds.kinds():
@@ -91,16 +121,27 @@ class Provider(models.Model):
             provider_kinds.check_options(self.kind, self.options)
         except ValueError as exc:
             raise ValidationError({"options": str(exc)}) from None
-        try:
-            validate_upstream_url(self.upstream_url)
-        except ValidationError:
-            return  # blank (the public endpoint), or the field reports it
-        try:
-            provider_kinds.check_upstream_url(
-                self.kind, self.upstream_url, self.options
+        if self.upstream_url:
+            try:
+                validate_upstream_url(self.upstream_url)
+            except ValidationError:
+                return  # the field reports it, the host included
+            try:
+                provider_kinds.check_upstream_url(
+                    self.kind, self.upstream_url, self.options
+                )
+            except ValueError as exc:
+                raise ValidationError({"upstream_url": str(exc)}) from None
+            return
+        endpoint = upstreams.endpoint_url(self.kind, "", self.options)
+        host = urlsplit(endpoint).hostname
+        if host and not upstreams.url_host_allowed(endpoint):
+            raise ValidationError(
+                {
+                    "options": f"The public endpoint's host {host} is not on "
+                    "GATEWAY_UPSTREAM_HOSTS."
+                }
             )
-        except ValueError as exc:
-            raise ValidationError({"upstream_url": str(exc)}) from None
 
 
 class VirtualKey(models.Model):
@@ -120,6 +161,11 @@ class VirtualKey(models.Model):
     )
     # fernet$<token>; see keys.crypto. Never rendered anywhere.
     encrypted_credential = models.TextField("encrypted credential", editable=False)
+    # The provider's destination (scheme://host:port, see keys.upstreams) when
+    # the credential was entered: the only place the credential may be sent.
+    credential_destination = models.CharField(
+        "credential entered for", max_length=300, blank=True, editable=False
+    )
     key_prefix = models.CharField("key prefix", max_length=16, editable=False)
     # sha256$<hex>; see keys.tokens. The token itself is never stored.
     key_digest = models.CharField(
@@ -169,11 +215,18 @@ class VirtualKey(models.Model):
             now or timezone.now()
         )
 
+    def credential_is_stale(self) -> bool:
+        """True when the provider moved since the credential was entered (the key
+        is refused until an admin enters the credential again)."""
+        return self.credential_destination != self.provider.destination
+
     @property
     def status(self) -> str:
-        """active, revoked or expired."""
+        """active, revoked, expired or 'needs credential'."""
         if self.revoked_at is not None:
             return "revoked"
         if self.is_expired():
             return "expired"
+        if self.credential_is_stale():
+            return "needs credential"
         return "active"

@@ -27,11 +27,21 @@ logger = logging.getLogger(__name__)
 
 
 def provider_create(
-    *, slug: str, kind: str, upstream_url: str = "", options: dict | None = None
+    *,
+    slug: str,
+    kind: str,
+    upstream_url: str = "",
+    options: dict | None = None,
+    allow_passthrough: bool = False,
 ) -> Provider:
-    """Create a provider; ValidationError on bad input."""
+    """Create a provider; ValidationError on bad input (an upstream host off
+    GATEWAY_UPSTREAM_HOSTS among it)."""
     provider = Provider(
-        slug=slug, kind=kind, upstream_url=upstream_url, options=options or {}
+        slug=slug,
+        kind=kind,
+        upstream_url=upstream_url,
+        options=options or {},
+        allow_passthrough=allow_passthrough,
     )
     provider.full_clean()
     provider.save()
@@ -71,6 +81,7 @@ def virtual_key_issue(*, key: VirtualKey, credential: str) -> str:
         raise exceptions.CredentialUnreadable("the provider credential is empty")
     new = tokens.new_token()
     key.encrypted_credential = crypto.encrypt(credential)
+    key.credential_destination = key.provider.destination
     key.key_prefix = new.prefix
     key.key_digest = new.digest
     key.full_clean()
@@ -85,7 +96,9 @@ def virtual_key_set_credential(*, key: VirtualKey, credential: str) -> None:
     if not credential:
         raise exceptions.CredentialUnreadable("the provider credential is empty")
     key.encrypted_credential = crypto.encrypt(credential)
-    key.save(update_fields=["encrypted_credential"])
+    # Entered now, for wherever the provider connects now.
+    key.credential_destination = key.provider.destination
+    key.save(update_fields=["encrypted_credential", "credential_destination"])
 
 
 def virtual_key_revoke(*, key: VirtualKey) -> VirtualKey:
@@ -153,6 +166,12 @@ def virtual_key_authenticate(
         raise exceptions.KeyRevoked("the virtual key was revoked", identity=identity)
     if key.is_expired():
         raise exceptions.KeyExpired("the virtual key has expired", identity=identity)
+    if key.credential_is_stale():
+        raise exceptions.CredentialStale(
+            "the provider's endpoint changed since this key's credential was "
+            "entered; an admin must enter it again",
+            identity=identity,
+        )
     if model is not None:
         virtual_key_check_model(identity=identity, model=model)
     credential = Secret(crypto.decrypt(key.encrypted_credential))
@@ -173,8 +192,11 @@ def virtual_key_check_model(*, identity: KeyIdentity, model: str) -> None:
 
 
 def passthrough_resolve(*, provider_slug: str, api_key: str) -> ResolvedCredential:
-    """A raw provider key for a named provider (only where passthrough is on)."""
+    """A raw provider key for a named provider that accepts raw keys; KeyNotFound
+    for an unknown provider or one that does not."""
     provider = provider_get(slug=provider_slug)
+    if not provider.allow_passthrough:
+        raise exceptions.KeyNotFound(f"provider {provider_slug!r} takes no raw keys")
     return ResolvedCredential(
         provider=provider_target(provider), credential=Secret(api_key), key=None
     )

@@ -13,7 +13,7 @@ The throttle groups IPv6 clients by /64: one host is typically given a whole
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -79,3 +79,27 @@ def throttle_key(address: str) -> str:
             return str(parsed.ipv4_mapped)
         return str(ipaddress.IPv6Network((parsed, 64), strict=False))
     return address
+
+
+class ForwardedClient:
+    """ASGI wrapper: the scope's `client` becomes the real client's address.
+
+    From a trusted proxy the app sees the address `X-Forwarded-For` names; so
+    Django's REMOTE_ADDR (the admin's login throttle, the /metrics allow-list)
+    and the realtime consumer (the handshake throttle, the session's row) agree
+    on who the client is. The server's own scope is left as it was.
+    """
+
+    def __init__(self, app: Any, *, proxies: Callable[[], Sequence[Network]]) -> None:
+        self.app = app
+        self.proxies = proxies  # read per connection: settings may change (tests)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Serve the connection with the client's address in `client`."""
+        proxies = self.proxies()
+        if proxies and scope.get("type") in ("http", "websocket"):
+            client = scope.get("client")
+            address = client_address(scope, proxies)
+            if client and address != client[0]:
+                scope = {**scope, "client": (address, client[1])}
+        await self.app(scope, receive, send)

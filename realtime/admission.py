@@ -30,6 +30,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from keys import exceptions as key_errors
+from keys import upstreams
 from realtime import services
 from realtime.addresses import throttle_key
 from realtime.credentials import Handshake
@@ -178,7 +179,9 @@ async def _admit(
             else SessionStatus.REJECTED
         )
         raise NotAdmitted(session, Ending.by_gateway(exc, status=status)) from None
-    session.upstream = await _start_and_dial(session, authorized, target)
+    session.upstream = await _start_and_dial(
+        session, authorized, target, state=state, client_address=client_address
+    )
     if session.provider.awaits_model:
         await _await_model(session)
     return session
@@ -237,6 +240,7 @@ def prepare(
             dialect=handshake.dialect,
         )
         target = adapter.target(request)
+        check_upstream_host(target.url)
     except OptionsError as exc:
         log.error("provider %s is misconfigured: %s", provider.slug, exc)
         raise GatewayError(
@@ -251,6 +255,13 @@ def prepare(
     return target, handler
 
 
+def check_upstream_host(url: str) -> None:
+    """OptionsError unless the upstream's host is on GATEWAY_UPSTREAM_HOSTS, so
+    a provider saved before the list changed is never dialed."""
+    if not upstreams.url_host_allowed(url):
+        raise OptionsError("its upstream host is not on GATEWAY_UPSTREAM_HOSTS")
+
+
 async def _start_row(session: Session, authorized: services.Authorized) -> None:
     """Write the session's row; Refused when it may not start."""
     try:
@@ -263,24 +274,38 @@ async def _start_row(session: Session, authorized: services.Authorized) -> None:
 
 
 async def _start_and_dial(
-    session: Session, authorized: services.Authorized, target: UpstreamTarget
+    session: Session,
+    authorized: services.Authorized,
+    target: UpstreamTarget,
+    *,
+    state: ProcessState,
+    client_address: str,
 ) -> ClientConnection:
     """The open upstream, the row written alongside.
 
     The row is written while the upstream handshake is under way, since both
     take a round trip; a key with a concurrency limit writes (and so checks)
     its row first, because a refused session must never reach the upstream.
+    A raw provider key (passthrough) dials first: one the provider refuses
+    (HTTP 401/403) is a failed handshake of the client's, which leaves no row
+    and counts against its address in the failed-handshake throttle.
     """
+    passthrough = authorized.resolved.key is None
+    row: asyncio.Task[None] | None = None
     if authorized.limited:
         await _start_row(session, authorized)
-        row = None
-    else:
+    elif not passthrough:
         row = asyncio.create_task(_start_row(session, authorized))
     try:
         upstream = await open_upstream(target, upstream_options())
     except GatewayError as exc:
+        if passthrough and exc.code == "upstream_auth_failed":
+            state.throttle.failed(client_address)
+            raise Refused(exc) from None
         if row is not None:
             await row  # Refused, if the row could not be written either
+        elif passthrough:
+            await _start_row(session, authorized)
         session.log.warning("upstream %s refused: %s", session.provider_slug, exc.code)
         ending = Ending.by_gateway(exc, status=SessionStatus.FAILED)
         raise NotAdmitted(session, ending) from None
@@ -289,12 +314,14 @@ async def _start_and_dial(
             row.cancel()
             await asyncio.gather(row, return_exceptions=True)
         raise
-    if row is not None:
-        try:
+    try:
+        if row is not None:
             await row
-        except Refused:
-            upstream.transport.abort()  # never bridge a session that is not logged
-            raise
+        elif passthrough:
+            await _start_row(session, authorized)
+    except Refused:
+        upstream.transport.abort()  # never bridge a session that is not logged
+        raise
     return upstream
 
 

@@ -18,12 +18,10 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
-from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from realtime import admission, endings
-from realtime.addresses import client_address
 from realtime.bridge import Bridge
 from realtime.client import ClientSide, Receive, Send, can_deny
 from realtime.credentials import parse_handshake
@@ -137,7 +135,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await asyncio.shield(self._ending)
 
     def _client_address(self) -> str:
-        return client_address(self.scope, settings.GATEWAY_TRUSTED_PROXIES)
+        # Through trusted proxies, `client` is already the real client's
+        # (realtime.addresses.ForwardedClient, in gateway_project/asgi.py).
+        client = self.scope.get("client")
+        return str(client[0]) if client else ""
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """The client closed or vanished: close the upstream, finalise the row."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
@@ -49,9 +52,40 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
+def _address_allowed(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(
+        ip in ipaddress.ip_network(network, strict=False)
+        for network in settings.GATEWAY_METRICS_ALLOWED_ADDRESSES
+    )
+
+
+def _token_presented(request: HttpRequest) -> bool:
+    token = settings.GATEWAY_METRICS_TOKEN
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    return bool(
+        token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(presented.strip().encode(), token.encode())
+    )
+
+
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """This process's counters in the Prometheus text format."""
+    """This process's counters in the Prometheus text format, for scrapers at an
+    allowed address or with the metrics token; 401/403 for anyone else."""
+    if not (
+        _address_allowed(request.META.get("REMOTE_ADDR", ""))
+        or _token_presented(request)
+    ):
+        if settings.GATEWAY_METRICS_TOKEN:
+            response = HttpResponse("A metrics token is required.\n", status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        return HttpResponse("Metrics are not served to this address.\n", status=403)
     return HttpResponse(
         process_state().metrics.render(),
         content_type="text/plain; version=0.0.4; charset=utf-8",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("keys", "realtime", "gateway_project")
+PACKAGES = ("keys", "realtime", "access", "gateway_project")
 
 
 def _modules() -> dict[str, Path]:

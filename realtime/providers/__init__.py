@@ -85,7 +85,8 @@ def client_routes() -> tuple[ClientRoute, ...]:
 
 
 class AdapterKinds:
-    """What keys/ may know of the adapters (see `keys.kinds`): kinds, options."""
+    """What keys/ may know of the adapters (see `keys.kinds`): kinds, options,
+    endpoints."""
 
     def kinds(self) -> list[str]:
         """Every provider kind with an adapter, sorted."""
@@ -101,3 +102,10 @@ class AdapterKinds:
         """Raise OptionsError when a ws(s):// `url` does not suit `kind` and
         its (valid) `options`."""
         adapter_for(kind).validate_url(url, options)
+
+    def upstream_url(
+        self, kind: str, configured_url: str, options: Mapping[str, Any]
+    ) -> str:
+        """The URL a provider of `kind` dials (LookupError: no adapter; an
+        OptionsError, a ValueError, when its options name no endpoint)."""
+        return adapter_for(kind).upstream_url(configured_url, options)

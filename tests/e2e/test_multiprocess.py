@@ -36,7 +36,12 @@ RECHECK_SECONDS = "300" if USES_REDIS else "0.5"
 
 @pytest.fixture(scope="module")
 def two_gateways(gateway_env, tmp_path_factory):
-    overrides = {"GATEWAY_KEY_RECHECK_SECONDS": RECHECK_SECONDS}
+    overrides = {
+        "GATEWAY_KEY_RECHECK_SECONDS": RECHECK_SECONDS,
+        # The admin is driven over plain http here; its cookies are HTTPS-only
+        # by default outside DEBUG.
+        "DJANGO_SECURE_COOKIES": "false",
+    }
     log_dir = tmp_path_factory.mktemp("pair")
     with GatewayLauncher(gateway_env, log_dir=log_dir) as launcher:
         first = launcher.start(env_overrides=overrides)

@@ -65,3 +65,42 @@ def test_ipv6_clients_share_a_bucket_per_64(address, key):
 def test_bad_proxy_entries_are_named():
     with pytest.raises(ValueError, match="not-a-net"):
         parse_networks(["10.0.0.0/8", "not-a-net"])
+
+
+async def _http_status(path: str, *forwarded: str) -> int:
+    from asgiref.testing import ApplicationCommunicator
+
+    from gateway_project.asgi import application
+
+    headers = [(b"host", b"localhost")]
+    headers += [(b"x-forwarded-for", value.encode()) for value in forwarded]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(timeout=5)
+    await communicator.wait(timeout=5)
+    return start["status"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(20)
+async def test_http_behind_a_trusted_proxy_sees_the_real_client(settings):
+    """Django's REMOTE_ADDR is the real client's: /metrics (open to loopback by
+    default) is closed to a remote client that reaches it through a local proxy."""
+    settings.GATEWAY_TRUSTED_PROXIES = parse_networks(["127.0.0.1"])
+    assert await _http_status("/metrics") == 200
+    assert await _http_status("/metrics", "203.0.113.5") == 403
+    settings.GATEWAY_TRUSTED_PROXIES = ()
+    assert await _http_status("/metrics", "203.0.113.5") == 200  # header ignored

@@ -12,7 +12,7 @@ from django.utils import timezone
 from websockets.asyncio.server import serve as websockets_serve
 
 from keys import services as key_services
-from keys.models import VirtualKey
+from keys.models import Provider, VirtualKey
 from realtime.models import RealtimeSession
 from realtime.testing import FakeRealtimeServer
 from tests.support.communicators import (
@@ -310,16 +310,26 @@ async def test_oversized_client_message_is_refused(fake_upstream, issue, setting
     assert row.messages_from_client == 0
 
 
-async def test_passthrough_only_when_enabled(fake_upstream, issue, settings):
+PASSTHROUGH_HEADERS = [
+    (b"x-portkey-provider", b"fake"),
+    (b"x-portkey-api-key", UPSTREAM_SECRET.encode()),
+]
+
+
+async def test_passthrough_only_when_enabled_and_the_provider_opts_in(
+    fake_upstream, issue, settings
+):
     await issue(fake_upstream.url)  # creates the provider "fake"
-    headers = [
-        (b"x-portkey-provider", b"fake"),
-        (b"x-portkey-api-key", UPSTREAM_SECRET.encode()),
-    ]
+    headers = PASSTHROUGH_HEADERS
     session = await open_session(headers=headers)
     await expect_error_and_close(session, code=4401, error_code="invalid_api_key")
 
     settings.GATEWAY_ALLOW_PASSTHROUGH = True
+    session = await open_session(headers=headers)  # the provider has not opted in
+    await expect_error_and_close(session, code=4401, error_code="unknown_provider")
+    assert fake_upstream.handshakes == []
+
+    await Provider.objects.filter(slug="fake").aupdate(allow_passthrough=True)
     session = await open_session(headers=headers)
     assert (await session.receive_json_from())["type"] == "session.created"
     await session.disconnect()
@@ -329,6 +339,29 @@ async def test_passthrough_only_when_enabled(fake_upstream, issue, settings):
         "fake",
         "finished",
     )
+
+
+async def test_a_raw_key_the_provider_refuses_leaves_no_row_and_is_throttled(
+    fake_upstream, issue, settings, process
+):
+    settings.GATEWAY_ALLOW_PASSTHROUGH = True
+    settings.GATEWAY_AUTH_FAILURE_BURST = 2
+    await issue(fake_upstream.url)
+    await Provider.objects.filter(slug="fake").aupdate(allow_passthrough=True)
+    wrong = [(b"x-portkey-provider", b"fake"), (b"x-portkey-api-key", b"sk-guess")]
+    for _ in range(2):
+        session = await open_session(headers=wrong)
+        await expect_error_and_close(
+            session, code=4502, error_code="upstream_auth_failed"
+        )
+    assert len(fake_upstream.handshakes) == 2
+    # The address has used up its failed handshakes: refused before the upstream.
+    session = await open_session(headers=wrong)
+    await expect_error_and_close(
+        session, code=4429, error_code="too_many_failed_attempts"
+    )
+    assert len(fake_upstream.handshakes) == 2
+    assert await RealtimeSession.objects.acount() == 0
 
 
 async def test_client_leaving_mid_stream_closes_the_upstream(fake_upstream, issue):

@@ -116,3 +116,32 @@ def test_the_admin_login_page_css_is_served(client: Client):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/css")
     assert b"body" in b"".join(response.streaming_content)
+
+
+def test_metrics_are_refused_to_other_addresses(client: Client):
+    response = client.get("/metrics", REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 403
+    assert "gateway_" not in response.content.decode()
+
+
+def test_metrics_allow_listed_networks(client: Client, settings):
+    settings.GATEWAY_METRICS_ALLOWED_ADDRESSES = ["10.0.0.0/8"]
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+
+
+def test_metrics_with_the_token_from_anywhere(client: Client, settings):
+    settings.GATEWAY_METRICS_TOKEN = "scrape-token-7c1f"
+    far = {"REMOTE_ADDR": "203.0.113.9"}
+    response = client.get("/metrics", **far)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    wrong = client.get("/metrics", HTTP_AUTHORIZATION="Bearer nope", **far)
+    assert wrong.status_code == 401
+    right = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token-7c1f", **far)
+    assert right.status_code == 200
+    assert "gateway_live_sessions" in right.content.decode()
+
+
+def test_healthz_stays_open_to_load_balancers(client: Client, db):
+    assert client.get("/healthz", REMOTE_ADDR="203.0.113.9").status_code == 200

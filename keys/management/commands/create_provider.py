@@ -26,6 +26,12 @@ class Command(BaseCommand):
             default="{}",
             help='The kind\'s options as JSON, e.g. \'{"resource": "my-res"}\'.',
         )
+        parser.add_argument(
+            "--allow-passthrough",
+            action="store_true",
+            help="Accept raw provider keys for this provider "
+            "(with GATEWAY_ALLOW_PASSTHROUGH=true).",
+        )
 
     def handle(
         self, *args: Any, slug: str, kind: str, upstream_url: str, **options: Any
@@ -40,6 +46,7 @@ class Command(BaseCommand):
                 kind=kind,
                 upstream_url=upstream_url,
                 options=provider_options,
+                allow_passthrough=options["allow_passthrough"],
             )
         except ValidationError as exc:
             raise CommandError(_describe(exc)) from None
