@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from realtime.credentials import KEY_QUERY_PARAMS
 from realtime.providers import key_places
@@ -60,13 +60,18 @@ def _places(key: str) -> list[dict]:
 
 
 async def _present(url: str, *, query: str = "", headers=None, subprotocols=None):
-    """Connect with a key somewhere, read the first event, leave."""
-    ws = await connect(
-        f"{url}?model={MODEL}{'&' + query if query else ''}",
-        additional_headers=headers or {},
-        subprotocols=subprotocols,
-        open_timeout=10,
-    )
+    """Connect with a key somewhere, read the first event, leave. A refusal
+    is "error" whether it comes as an event (Daphne) or an HTTP status."""
+    try:
+        ws = await connect(
+            f"{url}?model={MODEL}{'&' + query if query else ''}",
+            additional_headers=headers or {},
+            subprotocols=subprotocols,
+            open_timeout=10,
+        )
+    except InvalidStatus as exc:
+        assert exc.response.status_code == 401
+        return "error"
     try:
         event = await receive_event(ws)
     except ConnectionClosed:
