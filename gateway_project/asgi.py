@@ -22,6 +22,7 @@ from django.conf import settings  # noqa: E402
 
 from realtime.addresses import ForwardedClient  # noqa: E402
 from realtime.credentials import KEY_QUERY_PARAMS  # noqa: E402
+from realtime.lifespan import lifespan  # noqa: E402
 from realtime.origins import BrowserOriginValidator  # noqa: E402
 from realtime.providers import key_places  # noqa: E402
 from realtime.redaction import ScrubQuery, guard_log_handlers  # noqa: E402
@@ -34,6 +35,7 @@ application = ScrubQuery(
         ProtocolTypeRouter(
             {
                 "http": django_application,
+                "lifespan": lifespan,
                 "websocket": BrowserOriginValidator(
                     URLRouter(websocket_urlpatterns),
                     settings.GATEWAY_ALLOWED_ORIGINS,

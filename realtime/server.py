@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from daphne.server import Server
-from twisted.internet import defer
+from twisted.internet import defer, reactor
 
 from realtime.exceptions import SlowClient
 
@@ -88,6 +90,14 @@ class ClientQueue(asyncio.Queue):
             method()
 
 
+@dataclass(frozen=True, slots=True)
+class Background:
+    """What the process runs besides its connections: start and stop."""
+
+    start: Callable[[], Awaitable[None]]
+    stop: Callable[[], Awaitable[None]]
+
+
 class GatewayServer(Server):
     """Daphne with a bounded, complete drain on shutdown and flow control both ways."""
 
@@ -98,14 +108,18 @@ class GatewayServer(Server):
         client_buffer_bytes: int = 4 * 1024 * 1024,
         slow_client_timeout: float = 10.0,
         client_receive_bytes: int = 1024 * 1024,
+        background: Background | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.background = background
         self.drain_timeout = drain_timeout
         self.client_buffer_bytes = client_buffer_bytes
         self.slow_client_timeout = slow_client_timeout
         self.client_receive_bytes = client_receive_bytes
         self._ports: list[Any] = []
+        self._background_scheduled = False
+        self._background_started: asyncio.Future[None] | None = None
 
     def create_application(
         self, protocol: Any, scope: dict[str, Any]
@@ -146,6 +160,16 @@ class GatewayServer(Server):
         """Remember each listening port, so shutdown can close it first."""
         self._ports.append(port)
         super().listen_success(port)
+        # Daphne speaks no ASGI lifespan: start the process's background work
+        # once the server listens, on the reactor's event loop (from a reactor
+        # call: the loop is not yet running when a listen succeeds).
+        if self.background is not None and not self._background_scheduled:
+            self._background_scheduled = True
+            cast(Any, reactor).callLater(0, self._start_background)
+
+    def _start_background(self) -> None:
+        assert self.background is not None
+        self._background_started = asyncio.ensure_future(self.background.start())
 
     def kill_all_applications(self) -> defer.Deferred | None:
         """Stop accepting, cancel live applications, wait for them (bounded)."""
@@ -160,10 +184,15 @@ class GatewayServer(Server):
         logger.info("draining %d live connection(s)", len(running))
         for instance in running:
             instance.cancel()
-        if not running:
-            return None
-        drained = asyncio.ensure_future(self._drain(running))
-        return defer.Deferred.fromFuture(drained)
+        stopped = asyncio.ensure_future(self._stop(running))
+        return defer.Deferred.fromFuture(stopped)
+
+    async def _stop(self, running: list[asyncio.Future]) -> None:
+        if running:
+            await self._drain(running)
+        if self.background is not None and self._background_started is not None:
+            await self._background_started
+            await self.background.stop()
 
     async def _drain(self, running: list[asyncio.Future]) -> None:
         _, pending = await asyncio.wait(running, timeout=self.drain_timeout)

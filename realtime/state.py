@@ -1,8 +1,9 @@
 """What one gateway process keeps between sessions, in one object.
 
-The key cache, the failed-handshake throttle, the metrics, the instance name and
-the revocation hubs live here rather than in module globals, so a test (or an
-embedding server) can swap the whole process state with `replace_process_state`.
+The key cache, the failed-handshake throttle, the metrics, the instance name,
+the sweep of dead processes' rows and the revocation hubs live here rather than
+in module globals, so a test (or an embedding server) can swap the whole
+process state with `replace_process_state`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from realtime.health import LayerProbe
 from realtime.keycache import KeyCache
 from realtime.metrics import Metrics
 from realtime.revocations import RevocationHub
+from realtime.sweeper import Sweeper
 from realtime.throttle import FailureThrottle
 
 
@@ -28,6 +30,7 @@ class ProcessState:
         self.key_cache = KeyCache()
         self.throttle = FailureThrottle()
         self.metrics = Metrics()
+        self.sweeper = Sweeper()
         self._instance: str | None = None
         self._hubs: dict[asyncio.AbstractEventLoop, RevocationHub] = {}
         self._probes: dict[asyncio.AbstractEventLoop, LayerProbe] = {}

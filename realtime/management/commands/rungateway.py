@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from realtime import services
-from realtime.server import GatewayServer
+from realtime.lifespan import start_background, stop_background
+from realtime.server import Background, GatewayServer
 from realtime.state import process_state
 
 logger = logging.getLogger("realtime.rungateway")
@@ -93,6 +94,7 @@ def _run_daphne(endpoint: str, verbosity: int) -> None:
         slow_client_timeout=settings.GATEWAY_SLOW_CLIENT_SECONDS,
         verbosity=verbosity,
         server_name="realtime-gateway",
+        background=Background(start=start_background, stop=stop_background),
     ).run()
 
 
@@ -119,7 +121,7 @@ def _run_uvicorn(
         ws_ping_interval=settings.GATEWAY_PING_INTERVAL,
         ws_ping_timeout=settings.GATEWAY_PING_TIMEOUT,
         ws_per_message_deflate=False,
-        lifespan="off",
+        lifespan="on",  # starts the sweep of dead processes' rows
         timeout_graceful_shutdown=int(settings.GATEWAY_DRAIN_SECONDS) or None,
         ssl_certfile=cert,
         ssl_keyfile=key,

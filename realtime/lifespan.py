@@ -1,0 +1,34 @@
+"""The process's background work, started and stopped with the server.
+
+Servers that speak the ASGI lifespan protocol (uvicorn) start it here; Daphne,
+which does not, starts it from `realtime.server.GatewayServer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realtime.state import process_state
+
+
+async def start_background() -> None:
+    """Start what every gateway process runs besides its sessions."""
+    process_state().sweeper.start()
+
+
+async def stop_background() -> None:
+    """Stop it (the server is shutting down)."""
+    await process_state().sweeper.stop()
+
+
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The ASGI lifespan application."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await start_background()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await stop_background()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
