@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP to Django, WebSockets to the realtime gateway.
 
 Runs under Daphne (`manage.py rungateway`) or any ASGI server, e.g.
-`uvicorn gateway_project.asgi:application --ws-max-size 17825792 --ws-max-queue 1`.
+`uvicorn gateway_project.asgi:application --ws-max-size 17825792 --ws-max-queue 1
+--no-proxy-headers`.
 The outermost layer strips key-bearing query parameters from the server's scope
 before the server can log them (`realtime.redaction`); importing this module
 masks credentials in the log handlers the server set up.

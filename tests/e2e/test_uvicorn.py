@@ -142,3 +142,24 @@ async def test_after_accept_uvicorn_still_sends_event_then_close(
     key = await VirtualKey.objects.aget(pk=issued.key_id)
     await sync_to_async(key_services.virtual_key_revoke)(key=key)
     await expect_refusal(ws, code=4403, error_code="key_revoked")
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "plain-uvicorn"])
+async def test_only_the_gateway_reads_x_forwarded_for(
+    server, gateway_process, fake_upstream, issue
+):
+    """uvicorn's own proxy handling (on by default, trusting 127.0.0.1) is off:
+    with no GATEWAY_TRUSTED_PROXIES a local client cannot claim an address."""
+    gateway = gateway_process(server=server)
+    issued = await issue(fake_upstream.url)
+    ws = await open_client(
+        gateway.ws_url,
+        headers={
+            "Authorization": f"Bearer {issued.token}",
+            "X-Forwarded-For": "198.51.100.77",
+        },
+    )
+    assert (await receive_event(ws))["type"] == "session.created"
+    await ws.close()
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert row.client_address == "127.0.0.1"

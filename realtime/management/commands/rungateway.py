@@ -121,7 +121,10 @@ def _run_uvicorn(
         ws_ping_interval=settings.GATEWAY_PING_INTERVAL,
         ws_ping_timeout=settings.GATEWAY_PING_TIMEOUT,
         ws_per_message_deflate=False,
-        lifespan="on",  # starts the sweep of dead processes' rows
+        lifespan="on",
+        # X-Forwarded-For is the gateway's to read (GATEWAY_TRUSTED_PROXIES):
+        # uvicorn's own handling would trust any local peer.
+        proxy_headers=False,  # starts the sweep of dead processes' rows
         timeout_graceful_shutdown=int(settings.GATEWAY_DRAIN_SECONDS) or None,
         ssl_certfile=cert,
         ssl_keyfile=key,
