@@ -27,7 +27,7 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
         "cost_usd",
         "close_code",
     ]
-    list_filter = ["status", "provider_slug", "model", "started_at"]
+    list_filter = ["status", "end_reason", "provider_slug", "model", "started_at"]
     search_fields = ["=id", "virtual_key_name", "model", "client_address"]
     date_hierarchy = "started_at"
     list_per_page = 50

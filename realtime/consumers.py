@@ -189,6 +189,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             meter=session.meter,
             usage=session.provider.usage,
             bridged=self._bridge is not None,
+            end_reason=ending.end_reason,
         )
         session.log.info(
             "ended %s code=%s in=%d out=%d tokens=%d",

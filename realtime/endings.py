@@ -26,6 +26,9 @@ from realtime.models import SessionStatus
 UPSTREAM_FAULT_CODES = frozenset({1006, 1011, 1012, 1013, 1014})
 # The client vanished without a close frame.
 ABNORMAL_CLOSURE = 1006
+GATEWAY_SHUTDOWN = "gateway_shutdown"
+# The end_reason of a row whose gateway process died (set by the sweep).
+PROCESS_LOST = "gateway_process_lost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,7 @@ class Ending:
     upstream_code: int = close_codes.NORMAL
     reason: str = ""
     error: GatewayError | None = None  # sent as an error event before the close
+    cause: str = "client_closed"  # the end_reason when no error says it
 
     @classmethod
     def by_gateway(cls, error: GatewayError, *, status: str) -> Ending:
@@ -56,6 +60,7 @@ class Ending:
                 if code == ABNORMAL_CLOSURE
                 else ""
             ),
+            cause="client_vanished" if code == ABNORMAL_CLOSURE else "client_closed",
         )
 
     @classmethod
@@ -66,7 +71,22 @@ class Ending:
             if code in UPSTREAM_FAULT_CODES
             else SessionStatus.FINISHED
         )
-        return cls(status, close_codes.to_client(code), reason=reason)
+        cause = (
+            "upstream_failed" if status == SessionStatus.FAILED else "upstream_closed"
+        )
+        return cls(status, close_codes.to_client(code), reason=reason, cause=cause)
+
+    @property
+    def end_reason(self) -> str:
+        """Why the session ended, in a word for filters and metrics: the
+        gateway's error code when the gateway ended it, else who closed how."""
+        if self.error is None:
+            return self.cause
+        return (
+            GATEWAY_SHUTDOWN
+            if isinstance(self.error, ShuttingDown)
+            else (self.error.code)
+        )
 
     @property
     def recorded_error(self) -> str:
@@ -80,6 +100,7 @@ SLOW_CLIENT = Ending(
     ABNORMAL_CLOSURE,
     upstream_code=1001,
     reason="client stopped reading; connection dropped",
+    cause="slow_client",
 )
 
 

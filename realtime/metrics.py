@@ -14,7 +14,7 @@ _Series = tuple[str, tuple[tuple[str, str], ...]]
 
 _HELP = {
     "gateway_sessions_started_total": "Sessions bridged to a provider.",
-    "gateway_sessions_ended_total": "Sessions ended, by final status.",
+    "gateway_sessions_ended_total": "Sessions ended, by final status and reason.",
     "gateway_handshakes_refused_total": "Handshakes refused, by error code.",
     "gateway_messages_total": "Frames forwarded by ended sessions, by direction.",
     "gateway_bytes_total": "Bytes forwarded by ended sessions, by direction.",
@@ -35,13 +35,25 @@ class Metrics:
         self._add("gateway_sessions_started_total", provider=provider)
 
     def session_ended(
-        self, *, provider: str, status: str, meter: Meter, usage: Usage, bridged: bool
+        self,
+        *,
+        provider: str,
+        status: str,
+        meter: Meter,
+        usage: Usage,
+        bridged: bool,
+        end_reason: str = "",
     ) -> None:
         """Count a session's end and add its traffic to the totals."""
         if bridged:
             self._live_sessions -= 1
         add = self._add
-        add("gateway_sessions_ended_total", provider=provider, status=status)
+        add(
+            "gateway_sessions_ended_total",
+            provider=provider,
+            status=status,
+            end_reason=end_reason,
+        )
         add("gateway_messages_total", meter.messages_from_client, direction="client")
         add(
             "gateway_messages_total",

@@ -55,6 +55,9 @@ class RealtimeSession(models.Model):
     close_code = models.IntegerField("close code", null=True, blank=True)
     close_reason = models.CharField("close reason", max_length=255, blank=True)
     error = models.CharField("error", max_length=500, blank=True)
+    # Why it ended, in a word: the gateway's error code, or who closed how
+    # (realtime.endings.Ending.end_reason); empty while active.
+    end_reason = models.CharField("end reason", max_length=64, blank=True)
     # Refused handshakes of one key for one reason within a minute share a row.
     attempts = models.PositiveIntegerField("attempts", default=1)
 

@@ -91,6 +91,7 @@ class SessionRecord:
                     status=ending.status,
                     close_code=ending.close_code,
                     close_reason=ending.reason,
+                    end_reason=ending.end_reason,
                     error=ending.recorded_error,
                     counters=meter.snapshot(),
                     usage=provider.usage,

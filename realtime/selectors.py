@@ -17,11 +17,13 @@ def sessions_list(
     virtual_key: str | None = None,
     provider: str | None = None,
     status: str | None = None,
+    end_reason: str | None = None,
     since: datetime.datetime | None = None,
     until: datetime.datetime | None = None,
     limit: int | None = None,
 ) -> QuerySet[RealtimeSession]:
-    """Sessions, newest first, filtered by key name, provider, status and time."""
+    """Sessions, newest first, filtered by key name, provider, status, end
+    reason and time."""
     sessions = RealtimeSession.objects.all()
     if virtual_key:
         sessions = sessions.filter(virtual_key_name=virtual_key)
@@ -29,6 +31,8 @@ def sessions_list(
         sessions = sessions.filter(provider_slug=provider)
     if status:
         sessions = sessions.filter(status=status)
+    if end_reason:
+        sessions = sessions.filter(end_reason=end_reason)
     if since:
         sessions = sessions.filter(started_at__gte=since)
     if until:
@@ -41,6 +45,27 @@ def _iso(moment: datetime.datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
+# The `usage --json` / `--csv` columns, in order (session_as_dict's keys).
+SESSION_COLUMNS = (
+    "session_id",
+    "virtual_key",
+    "provider",
+    "model",
+    "status",
+    "end_reason",
+    "client_address",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "close_code",
+    "close_reason",
+    "error",
+    "attempts",
+    *COUNTER_FIELDS,
+    "cost_usd",
+)
+
+
 def session_as_dict(session: RealtimeSession) -> dict:
     """One session as plain JSON-able values (the `usage --json` shape)."""
     duration = session.duration
@@ -50,6 +75,7 @@ def session_as_dict(session: RealtimeSession) -> dict:
         "provider": session.provider_slug,
         "model": session.model,
         "status": session.status,
+        "end_reason": session.end_reason,
         "client_address": session.client_address,
         "started_at": _iso(session.started_at),
         "ended_at": _iso(session.ended_at),
@@ -57,6 +83,7 @@ def session_as_dict(session: RealtimeSession) -> dict:
         "close_code": session.close_code,
         "close_reason": session.close_reason,
         "error": session.error,
+        "attempts": session.attempts,
         **{field: getattr(session, field) for field in COUNTER_FIELDS},
         "cost_usd": float(session.cost_usd) if session.cost_usd is not None else None,
     }

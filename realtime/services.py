@@ -20,6 +20,7 @@ from keys.models import VirtualKey
 from keys.values import KeyIdentity, ResolvedCredential
 from realtime import close_codes, pricing
 from realtime.credentials import Handshake
+from realtime.endings import PROCESS_LOST
 from realtime.exceptions import (
     AccessDenied,
     AuthenticationFailed,
@@ -158,6 +159,7 @@ def _reject(
         ended_at=now,
         close_code=error.close_code,
         error=error.message[:500],
+        end_reason=error.code,
     )
 
 
@@ -290,6 +292,7 @@ def session_checkpoint(
         ended_at=None,
         close_code=None,
         error="",
+        end_reason="",
     )
 
 
@@ -304,6 +307,7 @@ def session_finish(
     model: str = "",
     provider_kind: str = "",
     close_reason: str = "",
+    end_reason: str = "",
 ) -> bool:
     """Finalise a session once, priced; True when this call did it."""
     row = (
@@ -325,6 +329,7 @@ def session_finish(
             ended_at=timezone.now(),
             close_code=close_code,
             close_reason=close_reason[:255],
+            end_reason=end_reason[:64],
             error=error[:500],
         )
     )
@@ -353,4 +358,5 @@ def sessions_interrupt(
         ended_at=heartbeat,
         close_code=close_codes.GOING_AWAY,
         error="the gateway process ended without closing the session",
+        end_reason=PROCESS_LOST,
     )

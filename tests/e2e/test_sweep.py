@@ -43,7 +43,7 @@ async def test_a_live_process_sweeps_the_rows_a_dead_one_left(
         input_tokens=11,
     )
     row = await wait_for_row(pk=dead.pk)  # swept within a few periods
-    assert row.status == "interrupted"
+    assert (row.status, row.end_reason) == ("interrupted", "gateway_process_lost")
     assert row.ended_at == heartbeat  # the last time it was known alive
     assert (row.messages_from_client, row.input_tokens) == (7, 11)  # kept
     live = await RealtimeSession.objects.exclude(pk=dead.pk).aget()

@@ -125,3 +125,28 @@ def test_named_endings():
     assert (stopping.status, stopping.close_code, stopping.upstream_code) == (
         "finished", 4001, 1001,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("ending", "reason"),
+    [
+        (Ending.by_client(1000), "client_closed"),
+        (Ending.by_client(None), "client_closed"),
+        (Ending.by_client(1006), "client_vanished"),
+        (Ending.by_upstream(1000, "bye"), "upstream_closed"),
+        (Ending.by_upstream(4000, ""), "upstream_closed"),
+        (Ending.by_upstream(1011, "boom"), "upstream_failed"),
+        (endings.upstream_lost(received=None, sent_code=None, max_bytes=1),
+         "upstream_unavailable"),
+        (endings.upstream_lost(received=None, sent_code=1011, max_bytes=1),
+         "upstream_timeout"),
+        (endings.key_refused("revoked", "key_revoked"), "key_revoked"),
+        (endings.gateway_fault(), "gateway_error"),
+        (endings.shutting_down(), "gateway_shutdown"),
+        (endings.SLOW_CLIENT, "slow_client"),
+        (Ending.by_gateway(LimitExceeded("x", code="rate_limited"), status="rejected"),
+         "rate_limited"),
+    ],
+)  # fmt: skip
+def test_why_a_session_ended_in_a_word(ending, reason):
+    assert ending.end_reason == reason

@@ -64,8 +64,8 @@ def test_metrics_count_a_session_from_start_to_end(client: Client, process):
     series = {
         "live": "gateway_live_sessions",
         "started": 'gateway_sessions_started_total{provider="metrics-test"}',
-        "ended": 'gateway_sessions_ended_total{provider="metrics-test",'
-        'status="finished"}',
+        "ended": 'gateway_sessions_ended_total{end_reason="client_closed",'
+        'provider="metrics-test",status="finished"}',
         "messages": 'gateway_messages_total{direction="client"}',
         "bytes": 'gateway_bytes_total{direction="client"}',
         "tokens": 'gateway_tokens_total{kind="input",provider="metrics-test"}',
@@ -84,6 +84,7 @@ def test_metrics_count_a_session_from_start_to_end(client: Client, process):
         meter=meter,
         usage=Usage(input_tokens=7),
         bridged=True,
+        end_reason="client_closed",
     )
     text = scrape(client)
     after = {name: sample(text, line) for name, line in series.items()}

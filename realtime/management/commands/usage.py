@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import datetime
 import json
 import re
@@ -47,10 +48,15 @@ class Command(BaseCommand):
     help = "List realtime sessions and their usage, newest first."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--json", action="store_true", help="A JSON array.")
+        output = parser.add_mutually_exclusive_group()
+        output.add_argument("--json", action="store_true", help="A JSON array.")
+        output.add_argument("--csv", action="store_true", help="CSV with a header row.")
         parser.add_argument("--key", help="Only this virtual key (by name).")
         parser.add_argument("--provider", help="Only this provider (by slug).")
         parser.add_argument("--status", choices=SessionStatus.values)
+        parser.add_argument(
+            "--end-reason", help="Only sessions that ended so (e.g. key_revoked)."
+        )
         parser.add_argument("--since", help="ISO time or duration ago (24h, 7d).")
         parser.add_argument("--until", help="ISO time or duration ago.")
         parser.add_argument("--limit", type=int, help="At most this many sessions.")
@@ -60,6 +66,7 @@ class Command(BaseCommand):
             virtual_key=options["key"],
             provider=options["provider"],
             status=options["status"],
+            end_reason=options["end_reason"],
             since=parse_moment(options["since"]) if options["since"] else None,
             until=parse_moment(options["until"]) if options["until"] else None,
             limit=options["limit"],
@@ -68,10 +75,20 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
             return
+        if options["csv"]:
+            self._write_csv(rows)
+            return
         self.stdout.write(_format_row([name for name, _ in _TABLE]))
         for row in rows:
             self.stdout.write(_format_row(_table_cells(row)))
         self.stdout.write(f"{len(rows)} session(s)")
+
+    def _write_csv(self, rows: list[dict[str, Any]]) -> None:
+        writer = csv.DictWriter(
+            self.stdout, fieldnames=list(selectors.SESSION_COLUMNS), lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _table_cells(row: dict) -> list[str]:
