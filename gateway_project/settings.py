@@ -306,6 +306,13 @@ GATEWAY_CLIENT_BUFFER_BYTES = int(
     env.get_number("GATEWAY_CLIENT_BUFFER_BYTES", 4 * 1024 * 1024, minimum=65536)
 )
 GATEWAY_SLOW_CLIENT_SECONDS = env.get_number("GATEWAY_SLOW_CLIENT_SECONDS", 10.0)
+# A session that ends while the provider is generating a response (the client
+# gone mid-response) asks the provider to stop it and waits this long for its
+# final usage before finalising the row. At most 5 s: with the bridge's stop and
+# the row's retries, the end stays within Daphne's 10 s application close timeout.
+GATEWAY_FINAL_USAGE_SECONDS = min(
+    env.get_number("GATEWAY_FINAL_USAGE_SECONDS", 2.0), 5.0
+)
 # On SIGTERM, how long rungateway waits for live sessions to close and finalise.
 GATEWAY_DRAIN_SECONDS = env.get_number("GATEWAY_DRAIN_SECONDS", 10.0, minimum=0)
 GATEWAY_ALLOWED_ORIGINS = env.get_list("GATEWAY_ALLOWED_ORIGINS", "*")

@@ -198,6 +198,41 @@ class Bridge:
             max_bytes=self._max_bytes,
         )
 
+    async def settle_usage(self, *, timeout: float) -> None:
+        """After the pumps stop: if the provider is at work it bills (a response
+        under way), ask it to stop and read its frames through the provider's
+        handler, for the usage they report, until it has reported or `timeout`
+        passes. Nothing goes to the client: it is gone, or being closed.
+
+        A client that leaves mid-response does not stop the provider's bill;
+        without this, that response's usage would never reach the row.
+        """
+        session = self.session
+        provider = session.provider
+        upstream = session.upstream
+        if upstream is None or timeout <= 0 or not provider.awaiting_usage:
+            return
+        meter = session.meter
+        try:
+            async with asyncio.timeout(timeout):
+                for request in provider.stop_requests():
+                    await upstream.send(request)
+                while provider.awaiting_usage:
+                    data = await upstream.recv()
+                    meter.messages_from_upstream += 1
+                    if isinstance(data, str):
+                        meter.bytes_from_upstream += text_size(data)
+                        provider.upstream_text(data)
+                    else:
+                        meter.bytes_from_upstream += len(data)
+                        provider.upstream_bytes(data)
+        except TimeoutError:
+            session.log.warning(
+                "the provider reported no final usage within %.1f s", timeout
+            )
+        except (ConnectionClosed, GatewayError):
+            pass  # the upstream is gone, or reports a model the key may not use
+
     async def _watch_session(self) -> Ending:
         """Re-check the key and checkpoint the counters, every so often."""
         session = self.session

@@ -18,6 +18,7 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
@@ -159,10 +160,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await asyncio.shield(self._ending)
 
     async def _carry_out(self, ending: Ending) -> None:
-        """Stop the bridge, close the client, finalise the row, close upstream."""
+        """Stop the bridge, close the client, let the provider report the usage
+        of work under way (bounded), finalise the row, close upstream."""
         try:
             await self._stop_bridge()
             await self._client.close(ending)
+            await self._settle_usage()
         finally:
             # The row first: the upstream's close handshake may take a while.
             try:
@@ -177,6 +180,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             # Bounded: a slow channel layer must not hold up the session's row.
             # A bridge still stopping is awaited again when the consumer exits.
             await asyncio.wait({task}, timeout=_STOP_TIMEOUT)
+
+    async def _settle_usage(self) -> None:
+        """However the session ends (the client gone or closing, the gateway
+        ending it), a response the provider is still generating is billed: ask
+        the provider to stop it and wait, bounded, for its usage (the bridge's
+        `settle_usage`). Only once the pump has stopped: it reads the upstream."""
+        bridge, task = self._bridge, self._bridge_task
+        if bridge is None or task is None or not task.done():
+            return
+        await bridge.settle_usage(timeout=settings.GATEWAY_FINAL_USAGE_SECONDS)
 
     async def _finalise(self, ending: Ending) -> None:
         session = self._session
@@ -218,7 +231,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self._bridge_task.cancel()
         if not pending:
             return
-        _, late = await asyncio.wait(pending, timeout=_STOP_TIMEOUT * 3)
+        bound = _STOP_TIMEOUT * 3 + settings.GATEWAY_FINAL_USAGE_SECONDS
+        _, late = await asyncio.wait(pending, timeout=bound)
         if late:
             logger.warning("session tasks did not stop within the bound")
 

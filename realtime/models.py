@@ -83,6 +83,10 @@ class RealtimeSession(models.Model):
     cached_audio_tokens = models.PositiveBigIntegerField(
         "cached audio tokens", default=0
     )
+    cached_image_tokens = models.PositiveBigIntegerField(
+        "cached image tokens", default=0
+    )
+    input_image_tokens = models.PositiveBigIntegerField("input image tokens", default=0)
     transcription_tokens = models.PositiveBigIntegerField(
         "transcription tokens", default=0
     )
@@ -151,6 +155,8 @@ class ModelPrice(models.Model):
     cached_input_text_per_mtok = _usd("cached input text per 1M tokens")
     input_audio_per_mtok = _usd("input audio per 1M tokens")
     cached_input_audio_per_mtok = _usd("cached input audio per 1M tokens")
+    input_image_per_mtok = _usd("input image per 1M tokens")
+    cached_input_image_per_mtok = _usd("cached input image per 1M tokens")
     output_text_per_mtok = _usd("output text per 1M tokens")
     output_audio_per_mtok = _usd("output audio per 1M tokens")
     transcription_per_mtok = _usd("transcription per 1M tokens")

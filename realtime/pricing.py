@@ -40,26 +40,37 @@ def _rate(value: Decimal | None) -> Decimal:
 
 
 def cost_usd(usage: Usage, price: ModelPrice) -> Decimal:
-    """The cost of `usage` at `price`, rounded to a millionth of a dollar."""
-    text_in, audio_in = usage.input_text_tokens, usage.input_audio_tokens
-    if text_in + audio_in == 0:  # no modality split reported: count it as text
+    """The cost of `usage` at `price`, rounded to a millionth of a dollar.
+
+    Each kind of token has its own rate: input text, audio and image tokens,
+    the cached part of each (reported within them, so the uncached part is the
+    difference), output text and audio; transcription tokens or seconds; the
+    TTS providers' characters and audio. A blank rate bills nothing. A usage
+    with no modality split counts its input and output as text, and its cached
+    tokens as cached text.
+    """
+    text_in = usage.input_text_tokens
+    audio_in, image_in = usage.input_audio_tokens, usage.input_image_tokens
+    if text_in + audio_in + image_in == 0:  # no modality split reported
         text_in = usage.input_tokens
     cached_text = usage.cached_text_tokens
-    cached_audio = usage.cached_audio_tokens
-    if cached_text + cached_audio == 0:
+    cached_audio, cached_image = usage.cached_audio_tokens, usage.cached_image_tokens
+    if cached_text + cached_audio + cached_image == 0:
         cached_text = min(usage.cached_tokens, text_in)
     text_out, audio_out = usage.output_text_tokens, usage.output_audio_tokens
     if text_out + audio_out == 0:
         text_out = usage.output_tokens
 
     per_token = (
-        Decimal(max(text_in - cached_text, 0)) * _rate(price.input_text_per_mtok)
-        + Decimal(cached_text) * _rate(price.cached_input_text_per_mtok)
-        + Decimal(max(audio_in - cached_audio, 0)) * _rate(price.input_audio_per_mtok)
-        + Decimal(cached_audio) * _rate(price.cached_input_audio_per_mtok)
-        + Decimal(text_out) * _rate(price.output_text_per_mtok)
-        + Decimal(audio_out) * _rate(price.output_audio_per_mtok)
-        + Decimal(usage.transcription_tokens) * _rate(price.transcription_per_mtok)
+        _tokens(text_in, cached_text, price.input_text_per_mtok)
+        + _tokens(cached_text, 0, price.cached_input_text_per_mtok)
+        + _tokens(audio_in, cached_audio, price.input_audio_per_mtok)
+        + _tokens(cached_audio, 0, price.cached_input_audio_per_mtok)
+        + _tokens(image_in, cached_image, price.input_image_per_mtok)
+        + _tokens(cached_image, 0, price.cached_input_image_per_mtok)
+        + _tokens(text_out, 0, price.output_text_per_mtok)
+        + _tokens(audio_out, 0, price.output_audio_per_mtok)
+        + _tokens(usage.transcription_tokens, 0, price.transcription_per_mtok)
     ) / _MILLION
     other = (
         Decimal(str(usage.transcription_seconds))
@@ -69,3 +80,8 @@ def cost_usd(usage: Usage, price: ModelPrice) -> Decimal:
         + Decimal(str(usage.audio_seconds)) / _MINUTE * _rate(price.per_audio_minute)
     )
     return (per_token + other).quantize(Decimal("0.000001"))
+
+
+def _tokens(count: int, less: int, rate: Decimal | None) -> Decimal:
+    """`count - less` tokens (never below none) times a per-million rate."""
+    return Decimal(max(count - less, 0)) * _rate(rate)

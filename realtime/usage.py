@@ -38,8 +38,10 @@ class Usage:
     cached_tokens: int = 0
     cached_text_tokens: int = 0
     cached_audio_tokens: int = 0
+    cached_image_tokens: int = 0
     input_text_tokens: int = 0
     input_audio_tokens: int = 0
+    input_image_tokens: int = 0
     output_text_tokens: int = 0
     output_audio_tokens: int = 0
     transcription_tokens: int = 0

@@ -227,6 +227,23 @@ class ProviderSession:
         """An upstream binary frame on its way to the client; reads usage."""
         return data
 
+    # The end of a session. A provider bills work it has started (a response
+    # being generated) even when the client leaves before it ends; its usage
+    # comes in the provider's own report of that work. While `awaiting_usage`,
+    # the session's end sends `stop_requests()` upstream and keeps reading the
+    # upstream's frames through this handler, bounded, before it closes it.
+    # Providers that bill what the client sends (characters of text to speak)
+    # have nothing outstanding: the defaults say so.
+
+    @property
+    def awaiting_usage(self) -> bool:
+        """True while work the provider bills is under way, its usage unreported."""
+        return False
+
+    def stop_requests(self) -> tuple[str, ...]:
+        """Frames asking the provider to stop that work and report its usage."""
+        return ()
+
 
 class ProviderAdapter:
     """Knows one provider; stateless, shared by every session of its kind."""

@@ -70,7 +70,14 @@ def usage_from_metadata(metadata: dict) -> Usage:
 
 
 class GeminiLiveSession(ProviderSession):
-    """Reads the setup message once, then only the usage reports."""
+    """Reads the setup message once, then only the usage reports.
+
+    Gemini Live has no request that stops a turn and reports its usage (a
+    client turn with `turnComplete` interrupts generation, per the migration
+    notes on ai.google.dev's gemini-3.1-flash-live-preview page, but no report
+    of the interrupted turn is promised), so a session ending mid-turn is closed at
+    once (the base's `awaiting_usage` is False) and that turn's usage is lost.
+    """
 
     def __init__(self, *, allowed_models: tuple[str, ...]) -> None:
         super().__init__(model="", allowed_models=allowed_models)

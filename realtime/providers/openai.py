@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -28,6 +29,13 @@ SUBPROTOCOLS = ("realtime", "openai-beta.realtime-v1")
 BETA_CLIENT = DialectSign(
     "beta", header=("openai-beta", "realtime=v1"), subprotocol=SUBPROTOCOLS[1]
 )
+# A server event's type comes first (or after its event_id): `response.created`
+# is looked for in a frame's head only, so the frames that stream a response
+# (audio deltas of kilobytes) cost no extra scan.
+_CREATED = '"response.created"'
+_HEAD = 160
+# Responses tracked at once (out-of-band responses may run beside the default).
+_MAX_OPEN = 64
 
 
 class OpenAISession(ProviderSession):
@@ -41,6 +49,13 @@ class OpenAISession(ProviderSession):
     `types/beta/realtime/session.py`). GA's reference says a `session.update`
     may change any field "except for voice and model", so the server's
     `session.updated` tells what really runs; the row records the latest.
+
+    A response is under way from its `response.created` to its `response.done`,
+    and OpenAI bills it whole even when nobody reads it. To stop one, a client
+    sends `response.cancel` (with the `response_id`; without one it cancels the
+    default conversation's response); the server answers with `response.done`,
+    status `cancelled`, carrying the usage so far (openai-python
+    `types/realtime/response_cancel_event.py`; Azure's reference says the same).
     """
 
     reports_model = True
@@ -62,6 +77,22 @@ class OpenAISession(ProviderSession):
         self.inspects_client_text = (
             translator is not None or bool(allowed_models) or not model
         )
+        # Ids of the responses under way ("" for one that named none).
+        self._open_responses: set[str] = set()
+
+    @property
+    def awaiting_usage(self) -> bool:
+        """True while a response is under way (created, not yet done)."""
+        return bool(self._open_responses)
+
+    def stop_requests(self) -> tuple[str, ...]:
+        """A `response.cancel` for each response under way."""
+        return tuple(
+            json.dumps({"type": "response.cancel", "response_id": response_id})
+            if response_id
+            else '{"type":"response.cancel"}'
+            for response_id in sorted(self._open_responses)
+        )
 
     def client_text(self, text: str) -> str:
         # A `\u` escape could spell the event's name: decode to be sure.
@@ -80,6 +111,7 @@ class OpenAISession(ProviderSession):
             '"response.done"' in text
             or "transcription.completed" in text
             or '"session.' in text
+            or text.find(_CREATED, 0, _HEAD) >= 0
         ):
             event = decode_event(text)
             if event is not None:
@@ -91,14 +123,26 @@ class OpenAISession(ProviderSession):
     def _read(self, event: dict) -> None:
         kind = event.get("type")
         if kind == "response.done":
-            usage = mapping(mapping(event.get("response")).get("usage"))
-            self.usage += usage_from_response(usage)
+            response = mapping(event.get("response"))
+            self._response_ended(_text(response.get("id")))
+            self.usage += usage_from_response(mapping(response.get("usage")))
+        elif kind == "response.created":
+            response_id = _text(mapping(event.get("response")).get("id"))
+            if len(self._open_responses) < _MAX_OPEN:
+                self._open_responses.add(response_id)
         elif kind == "conversation.item.input_audio_transcription.completed":
             self._add_transcription_usage(mapping(event.get("usage")))
         elif kind in ("session.created", "session.updated"):
             model = mapping(event.get("session")).get("model")
             if isinstance(model, str):
                 self.report_model(self._aliases.get(model, model))
+
+    def _response_ended(self, response_id: str) -> None:
+        open_responses = self._open_responses
+        if response_id in open_responses:
+            open_responses.discard(response_id)
+        elif open_responses:  # a response known by no id, or by another
+            open_responses.pop()
 
     def _add_transcription_usage(self, usage: dict) -> None:
         if usage.get("type") == "duration":
@@ -110,8 +154,17 @@ class OpenAISession(ProviderSession):
             self.usage += Usage(transcription_tokens=total)
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def usage_from_response(usage: dict) -> Usage:
-    """A `response.usage` object (GA and beta share the shape) as Usage."""
+    """A `response.usage` object (GA and beta share the shape) as Usage.
+
+    GA reports image tokens too, in `input_token_details` and its
+    `cached_tokens_details` (openai-python
+    `types/realtime/realtime_response_usage_input_token_details.py`).
+    """
     input_details = mapping(usage.get("input_token_details"))
     cached_details = mapping(input_details.get("cached_tokens_details"))
     output_details = mapping(usage.get("output_token_details"))
@@ -125,8 +178,10 @@ def usage_from_response(usage: dict) -> Usage:
         cached_tokens=count(input_details.get("cached_tokens")),
         cached_text_tokens=count(cached_details.get("text_tokens")),
         cached_audio_tokens=count(cached_details.get("audio_tokens")),
+        cached_image_tokens=count(cached_details.get("image_tokens")),
         input_text_tokens=count(input_details.get("text_tokens")),
         input_audio_tokens=count(input_details.get("audio_tokens")),
+        input_image_tokens=count(input_details.get("image_tokens")),
         output_text_tokens=count(output_details.get("text_tokens")),
         output_audio_tokens=count(output_details.get("audio_tokens")),
     )

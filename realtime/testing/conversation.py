@@ -13,12 +13,18 @@ import binascii
 import itertools
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from realtime.testing.base import words
 
-__all__ = ["BadClientEvent", "Conversation", "FakeUsage", "parse_client_event"]
+__all__ = [
+    "BadClientEvent",
+    "Conversation",
+    "FakeUsage",
+    "StreamedResponse",
+    "parse_client_event",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -289,6 +295,19 @@ class Conversation:
             audio=audio,
         ).events(usage)
 
+    def stream_response(self, *, deltas: int) -> StreamedResponse:
+        """A long text response of `deltas` one-word deltas, for the peer to send
+        one at a time (it may be cancelled before the last)."""
+        reply = " ".join(f"w{n}" for n in range(1, deltas + 1))
+        script = _ResponseScript(
+            conversation=self,
+            response_id=self._next_id("resp"),
+            item_id=self._next_id("item"),
+            reply=reply,
+            audio=False,
+        )
+        return StreamedResponse(script, self._take_usage(reply, audio=False))
+
     def _take_usage(self, reply: str, *, audio: bool) -> FakeUsage:
         """Charge what arrived since the previous response, then reset."""
         input_text = max(1, self._pending_words)
@@ -313,6 +332,92 @@ class Conversation:
     def added_item(self, item_id: str) -> None:
         """Record an assistant item as the newest in the conversation."""
         self._last_item_id = item_id
+
+
+class StreamedResponse:
+    """A text response sent a delta at a time, which the client may cancel.
+
+    Its usage is the response's input (as :class:`FakeUsage`) and one output
+    token a delta sent. ``finish("cancelled")`` ends it early the way OpenAI
+    answers ``response.cancel``: a ``response.done`` with status ``cancelled``
+    and the usage so far.
+    """
+
+    def __init__(self, script: _ResponseScript, usage: FakeUsage) -> None:
+        self._script = script
+        self._usage = usage
+        self._words = words(script.reply)
+        self.sent = 0  # deltas sent so far
+
+    @property
+    def response_id(self) -> str:
+        """The response's id."""
+        return self._script.response_id
+
+    @property
+    def remaining(self) -> int:
+        """Deltas still to send."""
+        return len(self._words) - self.sent
+
+    def opening(self) -> list[Event]:
+        """``response.created`` and the empty item and part."""
+        script = self._script
+        emit = script.conversation.emit
+        return [
+            emit(
+                "response.created",
+                response=script._response("in_progress", [], None),
+            ),
+            emit(
+                "response.output_item.added",
+                **script._item_ids(),
+                item=script._item("in_progress", []),
+            ),
+            emit(
+                "response.content_part.added",
+                **script._ids(),
+                part={"type": "text", "text": ""},
+            ),
+        ]
+
+    def delta(self) -> Event:
+        """The next ``response.output_text.delta``."""
+        word = self._words[self.sent]
+        self.sent += 1
+        script = self._script
+        return script.conversation.emit(
+            "response.output_text.delta", **script._ids(), delta=word
+        )
+
+    def finish(self, status: str) -> list[Event]:
+        """The events that end it: ``completed`` or ``cancelled``."""
+        script = self._script
+        emit = script.conversation.emit
+        text = "".join(self._words[: self.sent])
+        usage = replace(self._usage, output_text=self.sent).as_event_field()
+        script.conversation.added_item(script.item_id)
+        if status == "cancelled":
+            item = script._item("incomplete", [{"type": "output_text", "text": text}])
+            response = script._response("cancelled", [item], usage)
+            response["status_details"] = {
+                "type": "cancelled",
+                "reason": "client_cancelled",
+            }
+            return [emit("response.done", response=response)]
+        item = script._item("completed", [{"type": "output_text", "text": text}])
+        return [
+            emit("response.output_text.done", **script._ids(), text=text),
+            emit(
+                "response.content_part.done",
+                **script._ids(),
+                part={"type": "text", "text": text},
+            ),
+            emit("response.output_item.done", **script._item_ids(), item=item),
+            emit(
+                "response.done",
+                response=script._response("completed", [item], usage),
+            ),
+        ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,12 @@ Scripting hooks (not part of OpenAI's API; client events the fake understands):
   websockets buffers ``max_queue`` frames, then TCP backpressure applies).
 - ``{"type": "fake.switch_model", "model": M}``: the session now runs M, as a
   ``session.updated`` says (a provider changing model on its own).
+- ``{"type": "fake.long_response", "deltas": N, "interval": X}``: a text response
+  of N one-word deltas, one every X seconds (default 0.05), while the fake keeps
+  reading. ``response.cancel`` (OpenAI's own event) stops it the way OpenAI
+  does: ``response.done`` with status ``cancelled`` and the usage so far (one
+  output token a delta sent); with no response under way it is an error
+  (``response_cancel_not_active``).
 
 Server-level knobs (``reject_status``, ``handshake_delay``, ``api_key``) script
 the handshake; ``default_model`` is the model ``session.created`` reports when
@@ -58,6 +64,7 @@ from realtime.testing.conversation import (
     BETA_CLOSE_REASON,
     BadClientEvent,
     Conversation,
+    StreamedResponse,
     parse_client_event,
 )
 
@@ -115,7 +122,12 @@ class _Peer:
             "fake.flood": self._flood,
             "fake.sleep": self._sleep,
             "fake.switch_model": self._switch_model,
+            "fake.long_response": self._long_response,
+            "response.cancel": self._cancel,
         }
+        # The long response being streamed, and the task streaming it.
+        self._streamed: StreamedResponse | None = None
+        self._streaming: asyncio.Task | None = None
 
     async def run(self, handshake: Handshake) -> None:
         """Talk to the client until the connection closes."""
@@ -131,6 +143,8 @@ class _Peer:
                 pass
         except ConnectionClosed:
             pass  # the client left; the server records how
+        finally:
+            await self._stop_streaming()
 
     async def _send(self, events: list[Event]) -> None:
         for event in events:
@@ -223,6 +237,56 @@ class _Peer:
         session["model"] = model
         await self._send([self._conversation.emit("session.updated", session=session)])
         return True
+
+    async def _long_response(self, event: Event, message: str) -> bool:
+        deltas = _int_field(event, "deltas", minimum=1)
+        interval = event.get("interval", 0.05)
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not 0 <= interval <= 10
+        ):
+            raise BadClientEvent(
+                "invalid_value", "Expected 0 <= interval <= 10.", param="interval"
+            )
+        if self._streaming is not None and not self._streaming.done():
+            raise BadClientEvent(
+                "conversation_already_has_active_response",
+                "A response is already in progress.",
+            )
+        self._streamed = self._conversation.stream_response(deltas=deltas)
+        self._streaming = asyncio.create_task(
+            self._stream(self._streamed, float(interval))
+        )
+        return True
+
+    async def _stream(self, response: StreamedResponse, interval: float) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self._send(response.opening())
+            while response.remaining:
+                # Wake early if the connection closes.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval):
+                        await self._connection.wait_closed()
+                await self._send([response.delta()])
+            await self._send(response.finish("completed"))
+
+    async def _cancel(self, event: Event, message: str) -> bool:
+        response = self._streamed
+        if response is None or self._streaming is None or self._streaming.done():
+            raise BadClientEvent(
+                "response_cancel_not_active", "There is no active response to cancel."
+            )
+        await self._stop_streaming()
+        await self._send(response.finish("cancelled"))
+        return True
+
+    async def _stop_streaming(self) -> None:
+        task, self._streaming = self._streaming, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _sleep(self, event: Event, message: str) -> bool:
         seconds = event.get("seconds")

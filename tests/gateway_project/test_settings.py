@@ -52,3 +52,23 @@ def test_naming_a_missing_file_is_an_error(tmp_path):
     result = _settings_debug(GATEWAY_ENV_FILE=str(tmp_path / "absent.env"))
     assert result.returncode != 0
     assert "GATEWAY_ENV_FILE names no file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "used"), [("", "2.0"), ("0.5", "0.5"), ("60", "5.0")]
+)
+def test_the_wait_for_final_usage_stays_inside_daphnes_close_timeout(given, used):
+    probe = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.GATEWAY_FINAL_USAGE_SECONDS)"
+    )
+    env = {**os.environ, "GATEWAY_FINAL_USAGE_SECONDS": given}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.stdout.strip() == used, result.stderr

@@ -154,3 +154,72 @@ def test_input_transcription_usage_is_counted(usage, expected):
         }
     )
     assert usage_of(frame) == expected
+
+
+def test_image_tokens_and_their_cached_part_are_read():
+    event = json.loads(RESPONSE_DONE)
+    details = event["response"]["usage"]["input_token_details"]
+    details["image_tokens"] = 765
+    details["cached_tokens_details"]["image_tokens"] = 255
+    usage = usage_of(json.dumps(event))
+    assert (usage.input_image_tokens, usage.cached_image_tokens) == (765, 255)
+
+
+# --- responses under way: what a session's end waits for ---------------------
+
+
+def created(response_id: object, *, event_id_first: bool = False) -> str:
+    response = {"object": "realtime.response", "id": response_id, "usage": None}
+    head = {"event_id": "event_CCXGt8G0pz5GPzCwd4fps"}
+    event = {"type": "response.created", "response": response}
+    return json.dumps({**head, **event} if event_id_first else {**event, **head})
+
+
+def done(response_id: object) -> str:
+    event = json.loads(RESPONSE_DONE)
+    event["response"]["id"] = response_id
+    return json.dumps(event)
+
+
+def test_a_response_is_awaited_from_created_to_done():
+    session = OpenAISession(model="gpt-realtime")
+    assert (session.awaiting_usage, session.stop_requests()) == (False, ())
+    session.upstream_text(created("resp_1"))
+    assert session.awaiting_usage
+    assert [json.loads(r) for r in session.stop_requests()] == [
+        {"type": "response.cancel", "response_id": "resp_1"}
+    ]
+    session.upstream_text('{"type":"response.output_text.delta","delta":"x"}')
+    assert session.awaiting_usage
+    session.upstream_text(done("resp_1"))
+    assert (session.awaiting_usage, session.usage.responses) == (False, 1)
+
+
+def test_responses_under_way_side_by_side_each_get_a_cancel():
+    session = OpenAISession(model="gpt-realtime")
+    session.upstream_text(created("resp_a"))
+    session.upstream_text(created("resp_b", event_id_first=True))
+    assert sorted(json.loads(r)["response_id"] for r in session.stop_requests()) == [
+        "resp_a",
+        "resp_b",
+    ]
+    session.upstream_text(done("resp_b"))
+    assert [json.loads(r)["response_id"] for r in session.stop_requests()] == ["resp_a"]
+
+
+@pytest.mark.parametrize("response_id", [None, 7, {"x": 1}, ["y"]])
+def test_a_response_without_a_usable_id_is_cancelled_without_one(response_id):
+    session = OpenAISession(model="gpt-realtime")
+    session.upstream_text(created(response_id))
+    assert session.stop_requests() == ('{"type":"response.cancel"}',)
+    session.upstream_text(done(response_id))
+    assert not session.awaiting_usage
+
+
+def test_only_a_real_response_created_counts():
+    session = OpenAISession(model="gpt-realtime")
+    mention = json.dumps({"type": "error", "message": '"response.created"'})
+    session.upstream_text(mention)
+    late = json.dumps({"type": "x", "pad": "y" * 200, "t": '"response.created"'})
+    session.upstream_text(late)  # past the head: not even decoded
+    assert not session.awaiting_usage

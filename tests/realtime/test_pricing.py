@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
+from django.db import models
 
 from realtime import pricing
 from realtime.models import ModelPrice
@@ -114,3 +115,118 @@ def test_seeded_prices_are_attributed_and_found():
     assert mini.model == "gpt-realtime-mini*"
     seeds.unseed(apps, None)
     assert not ModelPrice.objects.exists()
+
+
+# One rate a column, each a different power of two: a usage of one unit of a
+# kind (1M tokens, a minute, 1,000 characters) costs exactly its column's rate.
+RATES = {
+    "input_text_per_mtok": 1,
+    "cached_input_text_per_mtok": 2,
+    "input_audio_per_mtok": 4,
+    "cached_input_audio_per_mtok": 8,
+    "input_image_per_mtok": 16,
+    "cached_input_image_per_mtok": 32,
+    "output_text_per_mtok": 64,
+    "output_audio_per_mtok": 128,
+    "transcription_per_mtok": 256,
+    "transcription_per_minute": 512,
+    "per_1k_characters": 1024,
+    "per_audio_minute": 2048,
+}
+M = 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("usage", "dollars"),
+    [
+        (Usage(input_text_tokens=M), 1),
+        (Usage(input_text_tokens=M, cached_text_tokens=M), 2),
+        (Usage(input_audio_tokens=M), 4),
+        (Usage(input_audio_tokens=M, cached_audio_tokens=M), 8),
+        (Usage(input_image_tokens=M), 16),
+        (Usage(input_image_tokens=M, cached_image_tokens=M), 32),
+        (Usage(output_text_tokens=M), 64),
+        (Usage(output_audio_tokens=M), 128),
+        (Usage(transcription_tokens=M), 256),
+        (Usage(transcription_seconds=60.0), 512),
+        (Usage(characters=1000), 1024),
+        (Usage(audio_seconds=60.0), 2048),
+        # Half the audio cached: half at each rate.
+        (Usage(input_audio_tokens=M, cached_audio_tokens=M // 2), 6),
+        # Cached text, audio and image each at its own rate, beside uncached.
+        (
+            Usage(
+                input_text_tokens=2 * M,
+                cached_text_tokens=M,
+                input_audio_tokens=2 * M,
+                cached_audio_tokens=M,
+                input_image_tokens=2 * M,
+                cached_image_tokens=M,
+            ),
+            1 + 2 + 4 + 8 + 16 + 32,
+        ),
+        # No modality split reported: text, and the cached part cached text.
+        (Usage(input_tokens=M), 1),
+        (Usage(input_tokens=M, cached_tokens=M), 2),
+        (Usage(output_tokens=M), 64),
+        # A split reported: the totals are not counted again.
+        (Usage(input_tokens=M, input_image_tokens=M, cached_tokens=M), 16),
+    ],
+)
+def test_each_kind_of_usage_at_its_own_rate(usage, dollars):
+    rates = price("m", **{name: str(rate) for name, rate in RATES.items()})
+    assert pricing.cost_usd(usage, rates) == Decimal(dollars)
+
+
+def test_every_rate_column_prices_some_usage():
+    columns = {
+        field.name
+        for field in ModelPrice._meta.get_fields()
+        if isinstance(field, models.DecimalField)
+    }
+    assert columns == set(RATES)
+    everything = Usage(
+        input_text_tokens=2 * M,
+        cached_text_tokens=M,
+        input_audio_tokens=2 * M,
+        cached_audio_tokens=M,
+        input_image_tokens=2 * M,
+        cached_image_tokens=M,
+        output_text_tokens=M,
+        output_audio_tokens=M,
+        transcription_tokens=M,
+        transcription_seconds=60.0,
+        characters=1000,
+        audio_seconds=60.0,
+    )
+    for column in columns:
+        alone = price(f"m-{column}", **{column: "1"})
+        assert pricing.cost_usd(everything, alone) == Decimal(1), column
+
+
+def test_newer_models_have_their_own_attributed_prices():
+    importlib.import_module("realtime.migrations.0003_seed_prices").seed(apps, None)
+    newer = importlib.import_module("realtime.migrations.0005_image_tokens_and_prices")
+    newer.seed(apps, None)
+    added = ModelPrice.objects.filter(effective_from=newer.READ)
+    assert added.count() == len(newer.TOKEN_PRICES) + len(newer.MINUTE_PRICES)
+    assert all(
+        p.source.startswith("https://developers.openai.com/") and newer.READ in p.source
+        for p in added
+    )
+    today = datetime.date(2026, 12, 2)
+
+    def found(model: str) -> ModelPrice:
+        match = pricing.price_for(kind="openai", model=model, on=today)
+        assert match is not None, model
+        return match
+
+    assert found("gpt-realtime-2").output_text_per_mtok == Decimal(24)
+    assert found("gpt-realtime-2.1-mini").input_image_per_mtok == Decimal("0.8")
+    assert found("gpt-realtime-1.5").cached_input_image_per_mtok == Decimal("0.5")
+    # The dated snapshot of the first gpt-realtime is not taken for gpt-realtime-2.
+    assert found("gpt-realtime-2025-08-28").model == "gpt-realtime*"
+    assert found("gpt-realtime-mini-2025-12-15").model == "gpt-realtime-mini*"
+    assert found("gpt-realtime-whisper").transcription_per_minute == Decimal("0.017")
+    newer.unseed(apps, None)
+    assert not ModelPrice.objects.filter(effective_from=newer.READ).exists()

@@ -164,3 +164,48 @@ async def test_beta_header_is_refused_like_upstream(
     assert error["type"] == "error"
     assert error["error"]["code"] == "beta_api_shape_disabled"
     assert error["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(10)
+async def test_a_long_response_streams_and_a_cancel_ends_it_with_usage_so_far(
+    server: FakeRealtimeServer,
+) -> None:
+    async with connect(server.url, additional_headers=AUTH) as ws:
+        await receive_event(ws)  # session.created
+        await ws.send(json.dumps({"type": "response.cancel"}))
+        error = await receive_event(ws)
+        assert error["error"]["code"] == "response_cancel_not_active"
+        long = {"type": "fake.long_response", "deltas": 1000, "interval": 0.01}
+        await ws.send(json.dumps(long))
+        created = await receive_event(ws)
+        assert created["type"] == "response.created"
+        events = await receive_until(ws, "response.output_text.delta")
+        await ws.send(json.dumps({"type": "fake.long_response", "deltas": 1}))
+        busy = await receive_until(ws, "error")
+        assert busy[-1]["error"]["code"] == "conversation_already_has_active_response"
+        await ws.send(json.dumps({"type": "response.cancel"}))
+        events = await receive_until(ws, "response.done")
+    response = events[-1]["response"]
+    deltas = sum(e["type"] == "response.output_text.delta" for e in busy + events)
+    assert response["id"] == created["response"]["id"]
+    assert (response["status"], response["status_details"]["reason"]) == (
+        "cancelled",
+        "client_cancelled",
+    )
+    assert 1 <= response["usage"]["output_tokens"] < 1000
+    assert response["usage"]["output_tokens"] == deltas + 1
+    assert server.usage_sent == [response["usage"]]
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(10)
+async def test_a_long_response_left_alone_completes(server: FakeRealtimeServer):
+    async with connect(server.url, additional_headers=AUTH) as ws:
+        await receive_event(ws)
+        await ws.send(json.dumps({"type": "fake.long_response", "deltas": 3}))
+        events = await receive_until(ws, "response.done")
+    deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
+    assert "".join(deltas) == "w1 w2 w3"
+    assert events[-1]["response"]["status"] == "completed"
+    assert events[-1]["response"]["usage"]["output_tokens"] == 3
