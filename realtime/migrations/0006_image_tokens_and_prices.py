@@ -75,7 +75,7 @@ def _usd(name):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("realtime", "0004_session_attempts")]
+    dependencies = [("realtime", "0005_session_end_reason")]
 
     operations = [
         migrations.AddField(
