@@ -206,7 +206,7 @@ def test_every_rate_column_prices_some_usage():
 
 def test_newer_models_have_their_own_attributed_prices():
     importlib.import_module("realtime.migrations.0003_seed_prices").seed(apps, None)
-    newer = importlib.import_module("realtime.migrations.0005_image_tokens_and_prices")
+    newer = importlib.import_module("realtime.migrations.0006_image_tokens_and_prices")
     newer.seed(apps, None)
     added = ModelPrice.objects.filter(effective_from=newer.READ)
     assert added.count() == len(newer.TOKEN_PRICES) + len(newer.MINUTE_PRICES)
