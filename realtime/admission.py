@@ -3,9 +3,11 @@
 In order: the failed-handshake throttle, the key (from the process's cache of
 recent authorizations, else the database), the provider's target, then the
 session's row and the upstream handshake, which run together since each takes a
-round trip, and, for a key with an allow-list whose client named no model, the
-provider's report of the model it runs (`_await_model`). `admit` returns the
-admitted `Session` with its upstream open, or raises:
+round trip, then a short-lived token's configuration, sent upstream before the
+client is accepted (`realtime.bindings`), and, for a key with an allow-list
+whose client named no model, the provider's report of the model it runs
+(`_await_model`). `admit` returns the admitted `Session` with its upstream
+open, or raises:
 
 - `Refused`: the handshake is refused and the session has no row of its own
   (the key services wrote a `rejected` row for a known key, where one is due);

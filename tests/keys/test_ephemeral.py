@@ -7,6 +7,7 @@ import datetime
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from keys import ephemeral, exceptions, services, tokens
@@ -152,3 +153,20 @@ def test_minting_purges_tokens_expired_a_day_ago():
     assert EphemeralToken.objects.count() == 1
     with pytest.raises(exceptions.KeyNotFound):
         ephemeral.ephemeral_token_authenticate(token=old.token)
+
+
+def test_the_admin_lists_tokens_read_only_and_never_their_secret(admin_client):
+    issued = issue_key(URL)
+    minted = _mint(issued.token, session=SESSION)
+    row = EphemeralToken.objects.get()
+    listing = admin_client.get(reverse("admin:keys_ephemeraltoken_changelist"))
+    page = admin_client.get(reverse("admin:keys_ephemeraltoken_change", args=[row.pk]))
+    for response in (listing, page):
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert row.token_prefix in html
+        assert minted.token not in html and row.token_digest not in html
+        assert UPSTREAM_SECRET not in html
+    assert "Be brief." in page.content.decode()
+    add = admin_client.get(reverse("admin:keys_ephemeraltoken_add"))
+    assert add.status_code == 403
