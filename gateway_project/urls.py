@@ -1,4 +1,4 @@
-"""HTTP routes: the admin, health and metrics."""
+"""HTTP routes: the admin, health, metrics and the client secrets endpoint."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from access.forms import ThrottledAdminLoginForm
-from realtime import views
+from realtime import client_secrets, views
 
 admin.site.login_form = ThrottledAdminLoginForm  # see access.services
 admin.site.site_header = "Realtime gateway"
@@ -19,4 +19,15 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics_view, name="metrics"),
+    # OpenAI's path, and Azure OpenAI's v1 one (its SDK's base URL ends in /openai/v1).
+    path(
+        "v1/realtime/client_secrets",
+        client_secrets.create_client_secret,
+        name="client_secrets",
+    ),
+    path(
+        "openai/v1/realtime/client_secrets",
+        client_secrets.create_client_secret,
+        name="azure_client_secrets",
+    ),
 ]

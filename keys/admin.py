@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from keys import services
 from keys.forms import ProviderForm, VirtualKeyForm
-from keys.models import Provider, VirtualKey
+from keys.models import EphemeralToken, Provider, VirtualKey
 
 # Where save_model leaves a new key's token for response_add (one request).
 _ISSUED_TOKEN = "_issued_virtual_key_token"
@@ -162,3 +162,30 @@ class VirtualKeyAdmin(admin.ModelAdmin):
             services.virtual_key_revoke(key=key)
             count += 1
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+@admin.register(EphemeralToken)
+class EphemeralTokenAdmin(admin.ModelAdmin):
+    """Minted tokens, read-only: revoke their key to end them."""
+
+    list_display = ["__str__", "virtual_key", "model", "created_at", "expires_at"]
+    list_filter = ["virtual_key"]
+    list_select_related = ["virtual_key"]
+    search_fields = ["token_prefix", "virtual_key__name", "model"]
+    date_hierarchy = "created_at"
+    fields = readonly_fields = (
+        "token_prefix",
+        "virtual_key",
+        "model",
+        "session",
+        "created_at",
+        "expires_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # minted by POST /v1/realtime/client_secrets only
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: EphemeralToken | None = None
+    ) -> bool:
+        return False

@@ -2,6 +2,7 @@
 
 KeyError_ (base)
  +-- KeyNotFound          no such virtual key (unknown, malformed or deleted)
+ |    +-- TokenExpired     a short-lived token past its expiry
  +-- KeyRefused           a known key that may not be used now
  |    +-- KeyRevoked
  |    +-- KeyExpired
@@ -26,6 +27,13 @@ class KeyError_(Exception):
 
 class KeyNotFound(KeyError_):
     """The presented virtual key does not exist."""
+
+
+class TokenExpired(KeyNotFound):
+    """The presented short-lived token (keys.ephemeral) has expired: it no
+    longer authenticates anyone, as an unknown key does not."""
+
+    code = "token_expired"
 
 
 class KeyRefused(KeyError_):

@@ -230,3 +230,54 @@ class VirtualKey(models.Model):
         if self.credential_is_stale():
             return "needs credential"
         return "active"
+
+
+class EphemeralToken(models.Model):
+    """A short-lived token a virtual key minted for a browser (`ek_…`).
+
+    It stands for its key (revoking or deleting the key ends it) and binds the
+    sessions opened with it to a model and a session configuration; see
+    keys.ephemeral. Like a virtual key, only a prefix and a digest are stored.
+    """
+
+    virtual_key = models.ForeignKey(
+        VirtualKey,
+        on_delete=models.CASCADE,
+        related_name="ephemeral_tokens",
+        verbose_name="virtual key",
+    )
+    token_prefix = models.CharField("token prefix", max_length=16, editable=False)
+    # sha256$<hex>; see keys.tokens. The token itself is never stored.
+    token_digest = models.CharField(
+        "token digest", max_length=80, unique=True, editable=False
+    )
+    model = models.CharField(
+        "model", max_length=200, blank=True, help_text="Blank: the key's models."
+    )
+    session = models.JSONField(
+        "session configuration",
+        default=dict,
+        blank=True,
+        help_text="Applied to the provider's session before the client's first frame.",
+    )
+    created_at = models.DateTimeField("created", default=timezone.now)
+    expires_at = models.DateTimeField("expires")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "ephemeral token"
+        verbose_name_plural = "ephemeral tokens"
+        indexes = [models.Index(fields=["expires_at"], name="ek_expires_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")),
+                name="ek_expires_after_creation",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token_prefix}…"
+
+    def is_expired(self, now: datetime.datetime | None = None) -> bool:
+        """True when the token is past its expiry."""
+        return self.expires_at <= (now or timezone.now())

@@ -161,6 +161,15 @@ def virtual_key_authenticate(
         )
     except VirtualKey.DoesNotExist:
         raise exceptions.KeyNotFound("unknown virtual key") from None
+    return virtual_key_resolve(key=key, model=model)
+
+
+def virtual_key_resolve(
+    *, key: VirtualKey, model: str | None = None
+) -> ResolvedCredential:
+    """The credential of a key row (its provider selected) if it may be used
+    now; a KeyRefused subclass, carrying the key's identity, if not. `model` as
+    in `virtual_key_authenticate`."""
     identity = key_identity(key)
     if key.revoked_at is not None:
         raise exceptions.KeyRevoked("the virtual key was revoked", identity=identity)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Secret:
@@ -54,9 +55,20 @@ class KeyIdentity:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionBinding:
+    """What a short-lived token (keys.ephemeral) binds its sessions to."""
+
+    model: str  # '' when the token names none (the key's allow-list applies)
+    # The session configuration applied upstream before the client's first frame.
+    session: dict[str, Any] = field(default_factory=dict)
+    token_prefix: str = ""  # the token's recognisable start, for log lines
+
+
+@dataclass(frozen=True, slots=True)
 class ResolvedCredential:
     """What a session needs: the provider, the plaintext credential and the key."""
 
     provider: ProviderTarget
     credential: Secret
     key: KeyIdentity | None  # None for a raw provider key (passthrough)
+    binding: SessionBinding | None = None  # presented a short-lived token

@@ -3,9 +3,11 @@
 In order: the failed-handshake throttle, the key (from the process's cache of
 recent authorizations, else the database), the provider's target, then the
 session's row and the upstream handshake, which run together since each takes a
-round trip, and, for a key with an allow-list whose client named no model, the
-provider's report of the model it runs (`_await_model`). `admit` returns the
-admitted `Session` with its upstream open, or raises:
+round trip, then a short-lived token's configuration, sent upstream before the
+client is accepted (`realtime.bindings`), and, for a key with an allow-list
+whose client named no model, the provider's report of the model it runs
+(`_await_model`). `admit` returns the admitted `Session` with its upstream
+open, or raises:
 
 - `Refused`: the handshake is refused and the session has no row of its own
   (the key services wrote a `rejected` row for a known key, where one is due);
@@ -31,7 +33,7 @@ from websockets.exceptions import ConnectionClosed
 
 from keys import exceptions as key_errors
 from keys import upstreams
-from realtime import services
+from realtime import bindings, services
 from realtime.addresses import throttle_key
 from realtime.credentials import Handshake
 from realtime.endings import Ending
@@ -101,17 +103,21 @@ TOO_MANY_FAILURES = "too_many_failed_attempts"
 
 
 def _throttle_buckets(handshake: Handshake, client_address: str) -> tuple[str, ...]:
-    """Where this handshake's failures count: its address (IPv6 by /64), then
-    the key it presented (by digest: the throttle never holds a key)."""
-    buckets = [throttle_key(client_address)]
     token = handshake.credentials.virtual_key or handshake.credentials.api_key
+    return throttle_buckets(token, client_address)
+
+
+def throttle_buckets(token: str | None, client_address: str) -> tuple[str, ...]:
+    """Where a failure to authenticate counts: the address (IPv6 by /64), then
+    the key presented (by digest: the throttle never holds a key)."""
+    buckets = [throttle_key(client_address)]
     if token:
         digest = hashlib.blake2b(token.encode(), digest_size=16).hexdigest()
         buckets.append(f"key:{digest}")
     return tuple(buckets)
 
 
-def _failures_counted(error: GatewayError) -> int:
+def failures_counted(error: GatewayError) -> int:
     """How many of a refused handshake's buckets the refusal counts in.
 
     An unknown or missing key counts against the address; a known key that is
@@ -143,7 +149,7 @@ async def admit(
     try:
         return await _admit(handshake, client_address=client_address, state=state)
     except Refused as refused:
-        for bucket in buckets[: _failures_counted(refused.error)]:
+        for bucket in buckets[: failures_counted(refused.error)]:
             state.throttle.failed(bucket)
         raise
 
@@ -152,6 +158,7 @@ async def _admit(
     handshake: Handshake, *, client_address: str, state: ProcessState
 ) -> Session:
     authorized = await authorize(handshake, client_address=client_address, state=state)
+    handshake = services.bound_handshake(authorized.resolved, handshake)
     session_id = uuid.uuid4()
     log = session_log(session_id)
     resolved = authorized.resolved
@@ -171,6 +178,7 @@ async def _admit(
     )
     try:
         target, session.provider = prepare(authorized, handshake, log=log)
+        opening = bindings.binding_frames(authorized.resolved, log=log)
     except GatewayError as exc:
         await _start_row(session, authorized)
         status = (
@@ -182,6 +190,11 @@ async def _admit(
     session.upstream = await _start_and_dial(
         session, authorized, target, state=state, client_address=client_address
     )
+    try:
+        await bindings.apply(session.upstream, opening)
+    except GatewayError as exc:  # the provider did not take it in time
+        ending = Ending.by_gateway(exc, status=SessionStatus.FAILED)
+        raise NotAdmitted(session, ending) from None
     if session.provider.awaits_model:
         await _await_model(session)
     return session

@@ -13,10 +13,11 @@ Two layers, because servers log from two sources:
   debug, Twisted's HTTP access lines under Daphne's verbosity 2+) and what the
   upstream client logs at debug (the provider's `Authorization` header) can
   only be cleaned as it is logged. `CredentialFilter` masks key-bearing query
-  parameters, headers, subprotocols, bearer tokens and virtual key tokens in a
-  record's message, arguments and traceback. Django's `LOGGING` puts it on the
-  gateway's handler; `guard_log_handlers` adds it to the handlers a server set
-  up itself before loading the application (plain uvicorn's).
+  parameters, headers, subprotocols, bearer tokens, virtual keys and short-lived
+  tokens in a record's message, arguments and traceback. Django's `LOGGING`
+  puts it on the gateway's handler; `guard_log_handlers` adds it to the
+  handlers a server set up itself before loading the application (plain
+  uvicorn's).
 
 Pure standard library: `LOGGING` imports this module before Django's apps load.
 """
@@ -56,8 +57,9 @@ _SUBPROTOCOL = re.compile(
     r"(?i)(?<![\w.-])(?P<prefix>[\w-]*key)\.(?P<value>[^\s,;'\"<>\]]+)"
 )
 _SCHEME = re.compile(r"(?i)\b(?P<scheme>bearer|basic)[ \t]+(?P<value>[^\s'\",]+)")
-# A virtual key (keys.tokens): its 10-character prefix is not secret.
-_VIRTUAL_KEY = re.compile(r"\b(?P<prefix>vk_[A-Za-z0-9_-]{7})[A-Za-z0-9_-]{36}")
+# A virtual key or a short-lived token (keys.tokens): its 10-character prefix
+# is not secret.
+_VIRTUAL_KEY = re.compile(r"\b(?P<prefix>[ve]k_[A-Za-z0-9_-]{7})[A-Za-z0-9_-]{36}")
 
 
 def is_secret_name(name: str) -> bool:

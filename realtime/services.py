@@ -6,13 +6,14 @@ import datetime
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from keys import ephemeral
 from keys import exceptions as key_errors
 from keys import selectors as key_selectors
 from keys import services as key_services
@@ -58,6 +59,16 @@ def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCreden
             "`x-portkey-virtual-key`, a subprotocol or the virtual_key parameter.",
             code="missing_api_key",
         )
+    if ephemeral.looks_like_ephemeral_token(token):
+        try:
+            return ephemeral.ephemeral_token_authenticate(token=token)
+        except key_errors.TokenExpired:
+            raise AuthenticationFailed(
+                "The short-lived token has expired; mint a new one.",
+                code="token_expired",
+            ) from None
+        except key_errors.KeyNotFound:
+            raise AuthenticationFailed("Invalid virtual key.") from None
     raw_key_allowed = (
         allow_passthrough
         and credentials.virtual_key is None
@@ -94,11 +105,25 @@ def check_model_name(name: str) -> None:
         )
 
 
+def bound_handshake(resolved: ResolvedCredential, handshake: Handshake) -> Handshake:
+    """The handshake as a short-lived token binds it: naming no model, it names
+    the token's (so the upstream runs that model, known from the start); a
+    model it names is checked against the token's like any (see keys.ephemeral)."""
+    binding = resolved.binding
+    if binding is None or not binding.model:
+        return handshake
+    if any(name == "model" for name, _ in handshake.query):
+        return handshake  # named (if blank, the provider's report is checked)
+    query = (*handshake.query, ("model", binding.model))
+    return replace(handshake, model=binding.model, query=query)
+
+
 def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str | None:
     """The model the handshake (or else the provider's URL) names, checked
     against the key (KeyRefused); None when it is named in-band. BadRequest
     when a parameter the adapter checks comes twice, or a name is implausible.
     No database access."""
+    handshake = bound_handshake(resolved, handshake)
     check_model_name(handshake.model)
     provider = resolved.provider
     try:

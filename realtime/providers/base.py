@@ -328,6 +328,18 @@ class ProviderAdapter:
         """The upstream URL, headers and subprotocols for a session."""
         raise NotImplementedError
 
+    # True: a session may be bound to a configuration a short-lived token
+    # carries (keys.ephemeral); see `session_config_frames`.
+    applies_session_config: ClassVar[bool] = False
+
+    def session_config_frames(
+        self, config: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> tuple[str, ...]:
+        """The frames that apply a bound session configuration upstream, sent
+        before the client's first frame (none: nothing to apply). OptionsError
+        for a provider that takes none."""
+        raise OptionsError(f"{self.kind} sessions take no bound configuration")
+
     def open_session(
         self, *, model: str, request: ConnectRequest, allowed_models: tuple[str, ...]
     ) -> ProviderSession:

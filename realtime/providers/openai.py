@@ -242,6 +242,23 @@ class OpenAIAdapter(ProviderAdapter):
             headers.append(BETA_HEADER)
         return headers
 
+    applies_session_config = True
+
+    def session_config_frames(
+        self, config: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> tuple[str, ...]:
+        """A GA `session.update` of the configuration, the model left out: the
+        URL names it (GA's reference: a `session.update` may change any field
+        "except for voice and model"), and Azure knows it by its deployment.
+        Translated for an upstream that still speaks beta."""
+        session = {name: value for name, value in config.items() if name != "model"}
+        if not set(session) - {"type"}:
+            return ()
+        event = {"type": "session.update", "session": session}
+        frame = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        translator = translator_for("ga", options.get("protocol", "ga"))
+        return (frame if translator is None else translator.client_frame(frame),)
+
     def open_session(
         self, *, model: str, request: ConnectRequest, allowed_models: tuple[str, ...]
     ) -> ProviderSession:

@@ -16,6 +16,7 @@ from realtime.redaction import (
 )
 
 TOKEN = "vk_" + "A1b2C3d4" * 5 + "xyz"  # the shape of keys.tokens
+EPHEMERAL = "ek_" + "A1b2C3d4" * 5 + "xyz"  # a short-lived token's (keys.ephemeral)
 
 # Lines the servers really write (uvicorn trace/debug, Twisted under Daphne,
 # websockets' upstream handshake at debug), with a key in each.
@@ -50,6 +51,7 @@ REDACTED = [
     ),
     ("{'x-goog-api-key': 'S1'}", "{'x-goog-api-key': '***'}"),
     (f"refused {TOKEN} again", f"refused {TOKEN[:10]}*** again"),
+    (f"a page sent {EPHEMERAL}", f"a page sent {EPHEMERAL[:10]}***"),
 ]
 UNTOUCHED = [
     '127.0.0.1:1 - "WebSocket /v1/realtime?model=gpt-realtime" [accepted]',

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from keys import services
+from keys import ephemeral, services
 from keys.models import Provider
 
 # The provider credential the fake upstream demands. Tests check that it never
@@ -52,3 +52,25 @@ def issue_key(
         max_concurrent_sessions=max_sessions,
     )
     return IssuedKey(name=name, token=token, key_id=key.pk, provider_slug=slug)
+
+
+BOUND_SESSION = {
+    "type": "realtime",
+    "model": "gpt-realtime",
+    "instructions": "Answer in haiku.",
+}
+
+
+def mint_token(
+    virtual_key: str, *, session: dict | None = None, seconds: int = 600
+) -> str:
+    """A short-lived token of `virtual_key`, bound to `session` (BOUND_SESSION
+    unless told otherwise), as `POST /v1/realtime/client_secrets` mints it."""
+    session = BOUND_SESSION if session is None else session
+    model = session.get("model", "")
+    resolved = services.virtual_key_authenticate(token=virtual_key, model=model or None)
+    assert resolved.key is not None
+    minted = ephemeral.ephemeral_token_create(
+        identity=resolved.key, model=model, session=session, seconds=seconds
+    )
+    return minted.token
