@@ -19,6 +19,7 @@ import json
 import os
 import re
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -199,6 +200,21 @@ async def test_sessions_land_on_both_processes(topology, fake_upstream, issue):
         await ws.close()
         row = await wait_for_row(virtual_key_name=issued.name)
         assert row.status == "finished"
+
+
+def test_plain_http_is_redirected_except_the_health_check(topology):
+    opener = urllib.request.build_opener(NoRedirects)
+    with opener.open(f"{topology.nginx.http_url}/healthz", timeout=5) as response:
+        assert response.status == 200
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        opener.open(f"{topology.nginx.http_url}/admin/?next=1", timeout=5)
+    assert redirect.value.code == 301
+    assert redirect.value.headers["Location"] == "https://127.0.0.1/admin/?next=1"
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None
 
 
 class AdminBrowser:
@@ -391,6 +407,7 @@ async def test_a_killed_process_has_its_rows_swept_by_the_survivor(
         assert swept.status == "interrupted"
         assert elapsed < 4.25 * CHECKPOINT + 1.5, f"swept after {elapsed:.2f} s"
         assert swept.messages_from_client >= 2  # what it last checkpointed
+        assert swept.ended_at == swept.checkpointed_at  # its last heartbeat
         survivor_process = gateways[survivor_row.gateway_instance]
         async with asyncio.timeout(5):  # its log line follows the update
             while "marked 1 session(s) of dead" not in survivor_process.log():
