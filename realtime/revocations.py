@@ -66,6 +66,10 @@ class RevocationHub:
                 logger.debug("could not leave a revocation group", exc_info=True)
         if not self._waiters and self._listener is not None:
             listener, self._listener = self._listener, None
+            # A cancelled receive() ends its channel (channels-redis pub/sub
+            # unsubscribes and forgets it, so group_add() on it would fail):
+            # the next listener starts on a new one.
+            self._channel = None
             listener.cancel()
             await asyncio.wait({listener}, timeout=_GROUP_TIMEOUT)
 

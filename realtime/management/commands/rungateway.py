@@ -121,10 +121,11 @@ def _run_uvicorn(
         ws_ping_interval=settings.GATEWAY_PING_INTERVAL,
         ws_ping_timeout=settings.GATEWAY_PING_TIMEOUT,
         ws_per_message_deflate=False,
-        lifespan="on",
-        # X-Forwarded-For is the gateway's to read (GATEWAY_TRUSTED_PROXIES):
-        # uvicorn's own handling would trust any local peer.
-        proxy_headers=False,  # starts the sweep of dead processes' rows
+        lifespan="on",  # starts the sweep of dead processes' rows
+        # X-Forwarded-For counts only from GATEWAY_TRUSTED_PROXIES, under
+        # either server (realtime/addresses.py); uvicorn's own would trust
+        # 127.0.0.1 whatever that setting says.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.GATEWAY_DRAIN_SECONDS) or None,
         ssl_certfile=cert,
         ssl_keyfile=key,
