@@ -153,7 +153,12 @@ class KeyStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
+        return [
+            ("active", "active"),
+            ("not_yet_valid", "not yet valid"),
+            ("revoked", "revoked"),
+            ("expired", "expired"),
+        ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
@@ -162,8 +167,11 @@ class KeyStatusFilter(admin.SimpleListFilter):
         live = queryset.filter(revoked_at__isnull=True)
         if self.value() == "expired":
             return live.filter(expires_at__lte=now)
+        current = live.exclude(expires_at__lte=now)
+        if self.value() == "not_yet_valid":
+            return current.filter(not_before__gt=now)
         if self.value() == "active":
-            return live.exclude(expires_at__lte=now)
+            return current.exclude(not_before__gt=now)
         return queryset
 
 

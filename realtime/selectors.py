@@ -13,7 +13,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from keys.ledger import Owner
-from keys.values import Spend, UsageToDate
+from keys.models import Team, VirtualKey
+from keys.values import NO_USAGE_TO_DATE, Spend, UsageToDate
 from realtime.models import RealtimeSession, SessionStatus
 from realtime.usage import COUNTER_FIELDS
 
@@ -183,6 +184,22 @@ def _spend(row: Mapping[str, Any], period: str) -> Spend:
         tokens=row[f"{period}_tokens"] or 0,
         cost_usd=row[f"{period}_cost"] or Decimal(0),
     )
+
+
+def usage_to_date_named(
+    *, by: Owner, name: str | None = None, now: datetime.datetime | None = None
+) -> list[tuple[str, UsageToDate]]:
+    """Every key (or team), or the one called `name`, with what it used today
+    and this month (UTC), by name."""
+    owners = (VirtualKey if by == "key" else Team).objects.order_by("name")
+    if name is not None:
+        owners = owners.filter(name=name)
+    named = dict(owners.values_list("pk", "name"))
+    usage = usage_to_date(by=by, ids=named, now=now) if named else {}
+    return [
+        (owner_name, usage.get(pk, NO_USAGE_TO_DATE))
+        for pk, owner_name in named.items()
+    ]
 
 
 class SessionLedger:
