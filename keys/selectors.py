@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from keys import exceptions, tokens
-from keys.models import Provider, VirtualKey
+from keys.models import Provider, Team, VirtualKey
 from keys.values import KeyIdentity, ProviderTarget
 
 REVOCATION_EVENT = "virtual_key.revoked"
@@ -36,6 +36,12 @@ def key_identity(key: VirtualKey) -> KeyIdentity:
         max_concurrent_sessions=key.max_concurrent_sessions,
         allowed_models=tuple(key.allowed_models or ()),
         expires_at=key.expires_at,
+        not_before=key.not_before,
+        sessions_per_minute=key.sessions_per_minute,
+        max_session_seconds=key.max_session_seconds,
+        idle_timeout_seconds=key.idle_timeout_seconds,
+        team_id=key.team_id,
+        team_name=key.team.name if key.team is not None else "",
     )
 
 
@@ -50,26 +56,41 @@ def provider_get(*, slug: str) -> Provider:
 def virtual_key_get(*, name: str) -> VirtualKey:
     """The virtual key with this name, or exceptions.KeyNotFound."""
     try:
-        return VirtualKey.objects.select_related("provider").get(name=name)
+        return VirtualKey.objects.select_related("provider", "team").get(name=name)
     except VirtualKey.DoesNotExist:
         raise exceptions.KeyNotFound(f"no virtual key named {name!r}") from None
 
 
 def virtual_key_refusal(*, key_id: int) -> exceptions.KeyRefused | None:
-    """Why a key may no longer be used (revoked, expired, deleted), or None."""
+    """Why a key may no longer be used (revoked, expired, not yet valid,
+    deleted), or None."""
     row = (
         VirtualKey.objects.filter(pk=key_id)
-        .values_list("revoked_at", "expires_at")
+        .values_list("revoked_at", "expires_at", "not_before")
         .first()
     )
     if row is None:
         return exceptions.KeyRevoked("the virtual key was deleted")
-    revoked_at, expires_at = row
+    revoked_at, expires_at, not_before = row
+    now = timezone.now()
     if revoked_at is not None:
         return exceptions.KeyRevoked("the virtual key was revoked")
-    if expires_at is not None and expires_at <= timezone.now():
+    if expires_at is not None and expires_at <= now:
         return exceptions.KeyExpired("the virtual key has expired")
+    if not_before is not None and not_before > now:
+        return exceptions.KeyNotYetValid(NOT_YET_VALID)
     return None
+
+
+NOT_YET_VALID = "the virtual key is not valid yet"
+
+
+def team_get(*, name: str) -> Team:
+    """The team with this name, or exceptions.KeyNotFound."""
+    try:
+        return Team.objects.get(name=name)
+    except Team.DoesNotExist:
+        raise exceptions.KeyNotFound(f"no team named {name!r}") from None
 
 
 def looks_like_virtual_key(value: str) -> bool:

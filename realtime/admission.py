@@ -77,6 +77,9 @@ class Session:
     provider: ProviderSession
     meter: Meter = field(default_factory=Meter)
     upstream: ClientConnection | None = None
+    # The key's limits on the session's length and silence (None: no limit).
+    max_seconds: int | None = None
+    idle_seconds: int | None = None
     # Upstream frames read before the client was accepted (`_await_model`),
     # as the client is to get them; the bridge sends them first.
     early_frames: list[str | bytes] = field(default_factory=list)
@@ -176,6 +179,9 @@ async def _admit(
         key_id=resolved.key.key_id if resolved.key is not None else None,
         provider=ProviderSession(model=""),
     )
+    if resolved.key is not None:
+        session.max_seconds = resolved.key.max_session_seconds
+        session.idle_seconds = resolved.key.idle_timeout_seconds
     try:
         target, session.provider = prepare(authorized, handshake, log=log)
         opening = bindings.binding_frames(authorized.resolved, log=log)

@@ -9,8 +9,12 @@ class RealtimeConfig(AppConfig):
 
     def ready(self) -> None:
         from keys.kinds import provider_kinds
+        from keys.ledger import ledgers
         from realtime import checks  # noqa: F401  (registers the system checks)
         from realtime.providers import AdapterKinds
+        from realtime.selectors import SessionLedger
 
-        # keys/ checks provider rows against the adapters without importing them.
+        # keys/ checks provider rows against the adapters without importing them,
+        # and shows keys' and teams' usage from the session log the same way.
         provider_kinds.register(AdapterKinds())
+        ledgers.register(SessionLedger())
