@@ -327,6 +327,10 @@ GATEWAY_SLOW_CLIENT_SECONDS = env.get_number("GATEWAY_SLOW_CLIENT_SECONDS", 10.0
 GATEWAY_FINAL_USAGE_SECONDS = min(
     env.get_number("GATEWAY_FINAL_USAGE_SECONDS", 2.0), 5.0
 )
+# `manage.py prune_sessions` (from cron) deletes rows older than this many days
+# by default; unset: the command needs --older-than.
+_retention_days = env.get_number("GATEWAY_SESSION_RETENTION_DAYS", 0, minimum=0)
+GATEWAY_SESSION_RETENTION_DAYS = int(_retention_days) or None
 # On SIGTERM, how long rungateway waits for live sessions to close and finalise.
 GATEWAY_DRAIN_SECONDS = env.get_number("GATEWAY_DRAIN_SECONDS", 10.0, minimum=0)
 GATEWAY_ALLOWED_ORIGINS = env.get_list("GATEWAY_ALLOWED_ORIGINS", "*")

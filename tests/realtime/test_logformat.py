@@ -6,7 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +78,17 @@ def test_json_tracebacks_are_masked(emit):
     assert "ValueError" in record["exc_info"]
     assert "Bearer ***" in record["exc_info"]
     assert TOKEN not in line
+
+
+@pytest.mark.timeout(60)
+def test_an_unknown_log_format_is_refused():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "GATEWAY_LOG_FORMAT": "xml"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "GATEWAY_LOG_FORMAT must be plain or json" in result.stderr
