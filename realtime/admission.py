@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -315,9 +316,11 @@ async def _start_and_dial(
         await _start_row(session, authorized)
     elif not passthrough:
         row = asyncio.create_task(_start_row(session, authorized))
+    dialling = time.monotonic()
     try:
         upstream = await open_upstream(target, upstream_options())
     except GatewayError as exc:
+        _dialled(session, state, dialling, ok=False)
         if passthrough and exc.code == "upstream_auth_failed":
             state.throttle.failed(client_address)
             raise Refused(exc) from None
@@ -333,6 +336,7 @@ async def _start_and_dial(
             row.cancel()
             await asyncio.gather(row, return_exceptions=True)
         raise
+    _dialled(session, state, dialling, ok=True)
     try:
         if row is not None:
             await row
@@ -342,6 +346,12 @@ async def _start_and_dial(
         upstream.transport.abort()  # never bridge a session that is not logged
         raise
     return upstream
+
+
+def _dialled(session: Session, state: ProcessState, since: float, *, ok: bool) -> None:
+    state.metrics.upstream_dialled(
+        provider=session.provider_slug, seconds=time.monotonic() - since, ok=ok
+    )
 
 
 async def _await_model(session: Session) -> None:
