@@ -279,8 +279,8 @@ class Bridge:
             pass  # the upstream is gone, or reports a model the key may not use
 
     async def _watch_session(self) -> Ending:
-        """Time the session's limits, re-check the key and checkpoint the
-        counters, every so often."""
+        """Time the session's limits, re-check the key, checkpoint the counters
+        and keep a budgeted session's view of its spend, every so often."""
         session = self.session
         meter = session.meter
         loop = asyncio.get_running_loop()
@@ -299,7 +299,9 @@ class Bridge:
         next_checkpoint = loop.time() + checkpoint
         budget = session.budget
         refresh = settings.GATEWAY_BUDGET_REFRESH_SECONDS
-        next_refresh = loop.time() + refresh if budget is not None else math.inf
+        next_refresh = math.inf
+        if budget is not None:
+            next_refresh = loop.time() + refresh * random.uniform(0.5, 1.0)
         while True:
             wake = min(next_recheck, next_checkpoint, next_refresh, clock.next_check())
             await asyncio.sleep(max(0.0, wake - loop.time()))
@@ -349,11 +351,13 @@ class Bridge:
         if it changed (so the key's other sessions, on any process, see it),
         read what those spent, and end it if the budget is reached."""
         session = self.session
-        if session.provider.usage is not budget.written:
-            await self._checkpoint()
+        # The price first (a model named in-band is known by now), then the
+        # row, which then carries the cost.
         await database_sync_to_async(budget.refresh)(
             model=session.provider.model, excluding=session.id
         )
+        if session.provider.usage is not budget.written:
+            await self._checkpoint()
         refusal = budget.check(session.provider.usage)
         return None if refusal is None else self._over_budget(refusal)
 

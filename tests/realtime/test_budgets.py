@@ -251,3 +251,21 @@ async def test_a_changed_budget_applies_to_the_next_session(fake_upstream, issue
         key=key, changes={"budget_tokens_day": None}
     )
     await spend(issued, 1)
+
+
+async def test_a_key_without_budgets_never_reads_spend(
+    fake_upstream, issue, monkeypatch
+):
+    def no_reads(**_):
+        raise AssertionError("spend read for a key without budgets")
+
+    monkeypatch.setattr("realtime.budgets.session_budget", no_reads)
+    monkeypatch.setattr("realtime.selectors.usage_to_date", no_reads)
+    team = await sync_to_async(key_services.team_create)(name="free")
+    issued = await issue(fake_upstream.url)
+    await join_team(issued.key_id, team)  # a team, but no budgets on it either
+    session = await started(issued.token)
+    await respond(session)
+    assert await session.receive_nothing(timeout=0.3)
+    await session.disconnect()
+    assert (await RealtimeSession.objects.aget()).close_code == 1000
