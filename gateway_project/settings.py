@@ -309,6 +309,12 @@ GATEWAY_KEY_CACHE_SECONDS = env.get_number("GATEWAY_KEY_CACHE_SECONDS", 2.0)
 GATEWAY_CHECKPOINT_SECONDS = env.get_number(
     "GATEWAY_CHECKPOINT_SECONDS", 30.0, minimum=0.05
 )
+# A live session of a key (or team) with budgets re-reads what the key's and
+# team's other sessions spent this often, and writes its own usage as often
+# when it changed, so that sessions on every process see each other's spend.
+GATEWAY_BUDGET_REFRESH_SECONDS = env.get_number(
+    "GATEWAY_BUDGET_REFRESH_SECONDS", 2.0, minimum=0.05
+)
 # Names this process on its session rows; a restarted process with the same
 # name marks the rows its previous life left active as interrupted.
 # Default: host:port under rungateway, host:pid otherwise.

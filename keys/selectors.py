@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.utils import timezone
 
 from keys import exceptions, tokens
-from keys.models import Provider, Team, VirtualKey
-from keys.values import KeyIdentity, ProviderTarget
+from keys.models import Budgets, Provider, Team, VirtualKey
+from keys.values import NO_BUDGETS, BudgetLimits, KeyIdentity, ProviderTarget
 
 REVOCATION_EVENT = "virtual_key.revoked"
 
@@ -42,6 +42,18 @@ def key_identity(key: VirtualKey) -> KeyIdentity:
         idle_timeout_seconds=key.idle_timeout_seconds,
         team_id=key.team_id,
         team_name=key.team.name if key.team is not None else "",
+        budgets=budget_limits(key),
+        team_budgets=budget_limits(key.team) if key.team is not None else NO_BUDGETS,
+    )
+
+
+def budget_limits(owner: Budgets) -> BudgetLimits:
+    """A key's or a team's budgets as a value."""
+    return BudgetLimits(
+        usd_day=owner.budget_usd_day,
+        usd_month=owner.budget_usd_month,
+        tokens_day=owner.budget_tokens_day,
+        tokens_month=owner.budget_tokens_month,
     )
 
 

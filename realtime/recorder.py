@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
@@ -72,13 +73,21 @@ class SessionRecord:
             instance=self.instance,
         )
 
-    async def checkpoint(self, meter: Meter, provider: ProviderSession) -> None:
-        """Write the live counters (the heartbeat); DatabaseError."""
+    async def checkpoint(
+        self,
+        meter: Meter,
+        provider: ProviderSession,
+        *,
+        cost_usd: Decimal | None = None,
+    ) -> None:
+        """Write the live counters (the heartbeat), and the cost so far when
+        given; DatabaseError."""
         await database_sync_to_async(services.session_checkpoint)(
             session_id=self.session_id,
             counters=meter.snapshot(),
             usage=provider.usage,
             model=provider.model,
+            cost_usd=cost_usd,
         )
 
     async def finish(

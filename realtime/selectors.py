@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -173,16 +174,20 @@ def usage_to_date(
     by: Owner,
     ids: Collection[int] | None = None,
     now: datetime.datetime | None = None,
+    excluding: uuid.UUID | None = None,
 ) -> dict[int, UsageToDate]:
     """What each key (or team) used today and this month, UTC, by id: its
     sessions (refused handshakes left out), their tokens (`TOKENS`) and cost,
     counted by the day each session started. One grouped query; owners that
-    used nothing are absent. `ids`: only these (None: every one)."""
+    used nothing are absent. `ids`: only these (None: every one);
+    `excluding`: leave this session out (a live session counting the others)."""
     day, month = utc_periods(now or timezone.now())
     column = _OWNER_COLUMN[by]
     sessions = RealtimeSession.objects.filter(started_at__gte=month).exclude(
         status=SessionStatus.REJECTED
     )
+    if excluding is not None:
+        sessions = sessions.exclude(pk=excluding)
     sessions = sessions.filter(**{f"{column}__isnull": False})
     if ids is not None:
         sessions = sessions.filter(**{f"{column}__in": list(ids)})

@@ -7,6 +7,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -149,7 +150,7 @@ def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str |
     return model
 
 
-def _reject(
+def session_reject(
     identity: KeyIdentity,
     *,
     model: str,
@@ -208,7 +209,7 @@ def session_authorize(
             model = handshake_model(resolved, handshake)
         except BadRequest as exc:  # e.g. a checked parameter sent twice
             if resolved.key is not None:
-                _reject(
+                session_reject(
                     resolved.key,
                     model="",  # which copy the client meant is unknown
                     client_address=client_address,
@@ -219,7 +220,7 @@ def session_authorize(
     except key_errors.KeyRefused as exc:
         error = AccessDenied(str(exc), code=exc.code)
         if exc.identity is not None:
-            _reject(
+            session_reject(
                 exc.identity,
                 model=handshake.model,
                 client_address=client_address,
@@ -251,7 +252,7 @@ def session_start(
         return
     key = resolved.key
     assert key is not None  # only a key's own limits refuse an insert
-    _reject(
+    session_reject(
         key,
         model=model,
         client_address=client_address,
@@ -352,12 +353,15 @@ def session_checkpoint(
     counters: dict[str, int],
     usage: Usage | None = None,
     model: str = "",
+    cost_usd: Decimal | None = None,
 ) -> None:
-    """Write a live session's counters; doubles as its heartbeat."""
+    """Write a live session's counters; doubles as its heartbeat. `cost_usd`:
+    its cost so far (sessions under a budget, which other sessions count)."""
     RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
         **counters,
         **(usage.as_fields() if usage is not None else {}),
         **({"model": model[:200]} if model else {}),
+        **({"cost_usd": cost_usd} if cost_usd is not None else {}),
         checkpointed_at=timezone.now(),
         # Alive after all (a sweep saw a late heartbeat): undo the interruption.
         status=SessionStatus.ACTIVE,
