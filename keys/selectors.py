@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from keys import exceptions, tokens
@@ -73,6 +74,15 @@ def virtual_key_get(*, name: str) -> VirtualKey:
         raise exceptions.KeyNotFound(f"no virtual key named {name!r}") from None
 
 
+def virtual_key_by_id(*, key_id: int) -> VirtualKey:
+    """The virtual key with this id, or exceptions.KeyNotFound."""
+    keys = VirtualKey.objects.select_related("provider", "team")
+    row = keys.filter(pk=key_id).first()
+    if row is None:
+        raise exceptions.KeyNotFound("no such virtual key")
+    return row
+
+
 def virtual_key_refusal(*, key_id: int) -> exceptions.KeyRefused | None:
     """Why a key may no longer be used (revoked, expired, not yet valid,
     deleted), or None."""
@@ -108,3 +118,19 @@ def team_get(*, name: str) -> Team:
 def looks_like_virtual_key(value: str) -> bool:
     """True when `value` has the shape of a virtual key (no lookup)."""
     return tokens.looks_like_token(value)
+
+
+def virtual_keys_usable() -> QuerySet[VirtualKey]:
+    """Keys that are neither revoked nor expired, by name, with their provider."""
+    now = timezone.now()
+    return (
+        VirtualKey.objects.select_related("provider")
+        .filter(revoked_at__isnull=True)
+        .exclude(expires_at__lte=now)
+        .order_by("name")
+    )
+
+
+def providers_list() -> QuerySet[Provider]:
+    """Every provider, by slug."""
+    return Provider.objects.order_by("slug")

@@ -246,3 +246,13 @@ class SessionLedger:
     ) -> dict[int, UsageToDate]:
         """See `usage_to_date`."""
         return usage_to_date(by=by, ids=ids, now=now)
+
+
+def session_latest(
+    *, virtual_key_id: int, since: datetime.datetime
+) -> RealtimeSession | None:
+    """The newest session of a key started at or after `since`, if any."""
+    sessions = RealtimeSession.objects.filter(
+        virtual_key_id=virtual_key_id, started_at__gte=since
+    )
+    return sessions.order_by("-started_at").first()

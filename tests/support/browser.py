@@ -115,8 +115,8 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def chromium_page(origin: str) -> AsyncIterator[Page]:
-    """A headless Chromium page at `origin` + /healthz; closed on exit."""
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Chromium (Playwright's `Browser`); closed on exit."""
     require_browser()
     from playwright.async_api import async_playwright
 
@@ -125,8 +125,15 @@ async def chromium_page(origin: str) -> AsyncIterator[Page]:
             executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
         )
         try:
-            page = await browser.new_page()
-            await page.goto(f"{origin}/healthz", timeout=10_000)
-            yield Page(page)
+            yield browser
         finally:
             await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def chromium_page(origin: str) -> AsyncIterator[Page]:
+    """A headless Chromium page at `origin` + /healthz; closed on exit."""
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{origin}/healthz", timeout=10_000)
+        yield Page(page)
