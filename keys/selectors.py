@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.utils import timezone
 
 from keys import exceptions, tokens
@@ -55,13 +58,20 @@ def virtual_key_get(*, name: str) -> VirtualKey:
         raise exceptions.KeyNotFound(f"no virtual key named {name!r}") from None
 
 
+# The key's columns that say whether it may still be used; a caller reading
+# another row may join them in (`virtual_key__<field>`) and ask `key_refusal`.
+KEY_REFUSAL_FIELDS = ("revoked_at", "expires_at")
+
+
 def virtual_key_refusal(*, key_id: int) -> exceptions.KeyRefused | None:
     """Why a key may no longer be used (revoked, expired, deleted), or None."""
-    row = (
-        VirtualKey.objects.filter(pk=key_id)
-        .values_list("revoked_at", "expires_at")
-        .first()
-    )
+    row = VirtualKey.objects.filter(pk=key_id).values_list(*KEY_REFUSAL_FIELDS).first()
+    return key_refusal(row)
+
+
+def key_refusal(row: Sequence[Any] | None) -> exceptions.KeyRefused | None:
+    """Why a key may no longer be used, from its KEY_REFUSAL_FIELDS in order
+    (None: the key is gone), or None. No database access."""
     if row is None:
         return exceptions.KeyRevoked("the virtual key was deleted")
     revoked_at, expires_at = row

@@ -31,6 +31,7 @@ from realtime.exceptions import (
 )
 from realtime.models import RealtimeSession, SessionStatus
 from realtime.providers import adapter_for
+from realtime.revocations import announce_termination
 from realtime.usage import Usage
 
 logger = logging.getLogger(__name__)
@@ -358,6 +359,24 @@ def session_finish(
             error=error[:500],
         )
     )
+
+
+class SessionNotLive(LookupError):
+    """No open session has this id (unknown, or already over)."""
+
+
+def session_terminate(*, session_id: uuid.UUID) -> None:
+    """Close a live session wherever it runs (error `session_terminated`, close
+    4403): the process running it hears it over the channel layer, and the
+    session's periodic check reads the row's flag should that word be lost.
+    SessionNotLive when no active session has this id."""
+    marked = RealtimeSession.objects.filter(
+        pk=session_id, status=SessionStatus.ACTIVE
+    ).update(terminate_requested_at=timezone.now())
+    if not marked:
+        raise SessionNotLive(f"no live session {session_id}")
+    logger.info("terminate requested for session %s", session_id)
+    transaction.on_commit(lambda: announce_termination(session_id))
 
 
 def sessions_interrupt(

@@ -30,6 +30,7 @@ def _every_error() -> list[GatewayError]:
     built += [
         endings.key_refused("virtual key revoked", "key_revoked").error,
         endings.gateway_fault().error,
+        endings.terminated().error,
         endings.shutting_down().error,
         admission.keys_unavailable(),
         *(upstream._refused(status) for status in (401, 403, 429, 500)),
