@@ -9,8 +9,14 @@ class RealtimeConfig(AppConfig):
 
     def ready(self) -> None:
         from keys.kinds import provider_kinds
+        from keys.sessions import session_directory
         from realtime import checks  # noqa: F401  (registers the system checks)
+
+        # (also registers the live sessions' admin)
+        from realtime.live_admin import AdminSessionDirectory
         from realtime.providers import AdapterKinds
 
         # keys/ checks provider rows against the adapters without importing them.
         provider_kinds.register(AdapterKinds())
+        # ... and shows a key's live sessions and links to its session log.
+        session_directory.register(AdminSessionDirectory())

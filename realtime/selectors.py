@@ -45,11 +45,14 @@ def sessions_list(
     return sessions[:limit] if limit else sessions
 
 
-def live_sessions() -> QuerySet[RealtimeSession]:
+def live_sessions(
+    sessions: QuerySet[RealtimeSession] | None = None,
+) -> QuerySet[RealtimeSession]:
     """Sessions open right now on any gateway process: active rows whose
-    heartbeat (the checkpoint) is fresh, newest first."""
+    heartbeat (the checkpoint) is fresh, newest first; of `sessions`, if given."""
     fresh = stale_before()
-    return RealtimeSession.objects.filter(
+    sessions = RealtimeSession.objects.all() if sessions is None else sessions
+    return sessions.filter(
         Q(checkpointed_at__gte=fresh)
         | Q(checkpointed_at__isnull=True, started_at__gte=fresh),
         status=SessionStatus.ACTIVE,
