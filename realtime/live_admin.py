@@ -33,7 +33,6 @@ class LiveSessionAdmin(RealtimeSessionAdmin):
     list_display = [
         "started_at",
         key_link,
-        "provider_slug",
         "model",
         "gateway_instance",
         "duration_display",
