@@ -6,18 +6,21 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from keys import services
-from keys.forms import ProviderForm, VirtualKeyForm
-from keys.models import EphemeralToken, Provider, VirtualKey
+from keys.forms import ProviderForm, TeamForm, VirtualKeyForm
+from keys.ledger import Owner, ledgers
+from keys.models import BUDGET_FIELDS, EphemeralToken, Provider, Team, VirtualKey
 from keys.sessions import session_directory
+from keys.values import NO_USAGE_TO_DATE, Spend, UsageToDate
 
 # Where save_model leaves a new key's token for response_add (one request).
 _ISSUED_TOKEN = "_issued_virtual_key_token"
@@ -55,12 +58,110 @@ class ProviderAdmin(admin.ModelAdmin):
             )
 
 
+# Where a change list leaves each row's usage to date (one query a page).
+_USAGE = "_usage_to_date"
+
+
+def _spend_text(spend: Spend) -> str:
+    return (
+        f"{spend.tokens:,} tokens, ${spend.cost_usd:.4f}, "
+        f"{spend.sessions} session{'s' if spend.sessions != 1 else ''}"
+    )
+
+
+class UsageColumns:
+    """Usage today and this month (UTC), from the session log (`keys.ledger`):
+    one grouped query for a change list page, one for a change form."""
+
+    usage_owner: Owner
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        owner = self.usage_owner
+
+        class WithUsage(ChangeList):
+            def get_results(self, request: HttpRequest) -> None:
+                super().get_results(request)
+                rows = list(self.result_list)
+                usage = ledgers.usage_to_date(by=owner, ids=[row.pk for row in rows])
+                for row in rows:
+                    setattr(row, _USAGE, usage.get(row.pk, NO_USAGE_TO_DATE))
+
+        return WithUsage
+
+    def _usage(self, obj: VirtualKey | Team) -> UsageToDate:
+        usage = getattr(obj, _USAGE, None)
+        if usage is None:
+            if obj.pk is None:
+                return NO_USAGE_TO_DATE
+            found = ledgers.usage_to_date(by=self.usage_owner, ids=[obj.pk])
+            usage = found.get(obj.pk, NO_USAGE_TO_DATE)
+            setattr(obj, _USAGE, usage)
+        return usage
+
+    @admin.display(description="used today (UTC)")
+    def used_today(self, obj: VirtualKey | Team) -> str:
+        return _spend_text(self._usage(obj).today)
+
+    @admin.display(description="used this month (UTC)")
+    def used_this_month(self, obj: VirtualKey | Team) -> str:
+        return _spend_text(self._usage(obj).month)
+
+
+@admin.register(Team)
+class TeamAdmin(UsageColumns, admin.ModelAdmin):
+    usage_owner = "team"
+    form = TeamForm
+    list_display = [
+        "name",
+        "key_count",
+        *BUDGET_FIELDS,
+        "used_today",
+        "used_this_month",
+    ]
+    search_fields = ["name"]
+    readonly_fields = ("team_keys", "used_today", "used_this_month", "created_at")
+    fieldsets = [
+        (None, {"fields": ("name",)}),
+        ("Budgets (shared by the team's keys)", {"fields": BUDGET_FIELDS}),
+        ("Keys and usage", {"fields": readonly_fields}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return super().get_queryset(request).annotate(keys=Count("virtual_keys"))
+
+    @admin.display(description="keys", ordering="keys")
+    def key_count(self, team: Team) -> int:
+        return getattr(team, "keys", 0)
+
+    @admin.display(description="keys")
+    def team_keys(self, team: Team) -> str:
+        keys = team.virtual_keys.order_by("name") if team.pk else []
+        links = format_html_join(
+            ", ",
+            '<a href="{}">{}</a> ({})',
+            (
+                (
+                    reverse("admin:keys_virtualkey_change", args=[key.pk]),
+                    key,
+                    key.status,
+                )
+                for key in keys
+            ),
+        )
+        return links or format_html("{}", "none")
+
+
 class KeyStatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
+        return [
+            ("active", "active"),
+            ("not_yet_valid", "not yet valid"),
+            ("revoked", "revoked"),
+            ("expired", "expired"),
+        ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
@@ -69,26 +170,33 @@ class KeyStatusFilter(admin.SimpleListFilter):
         live = queryset.filter(revoked_at__isnull=True)
         if self.value() == "expired":
             return live.filter(expires_at__lte=now)
+        current = live.exclude(expires_at__lte=now)
+        if self.value() == "not_yet_valid":
+            return current.filter(not_before__gt=now)
         if self.value() == "active":
-            return live.exclude(expires_at__lte=now)
+            return current.exclude(not_before__gt=now)
         return queryset
 
 
 @admin.register(VirtualKey)
-class VirtualKeyAdmin(admin.ModelAdmin):
+class VirtualKeyAdmin(UsageColumns, admin.ModelAdmin):
+    usage_owner = "key"
     form = VirtualKeyForm
     # What fits a 1280 px screen beside the filters; the rest is on the key's page.
     list_display = [
         "name",
         "provider",
+        "team",
         "masked_key",
         "status",
         "expires_at",
+        "used_today",
+        "used_this_month",
         "last_used_at",
         "sessions_link",
     ]
-    list_filter = [KeyStatusFilter, "provider"]
-    list_select_related = ["provider"]
+    list_filter = [KeyStatusFilter, "provider", "team"]
+    list_select_related = ["provider", "team"]
     search_fields = ["name", "key_prefix"]
     date_hierarchy = "created_at"
     readonly_fields = [
@@ -98,25 +206,46 @@ class VirtualKeyAdmin(admin.ModelAdmin):
         "created_at",
         "last_used_at",
         "revoked_at",
+        "used_today",
+        "used_this_month",
         "sessions_link",
     ]
     actions = ["revoke_selected"]
 
     def get_fieldsets(self, request, obj=None):
-        fields = [
-            "name",
-            "provider",
-            "credential",
-            "allowed_models",
-            "max_concurrent_sessions",
-            "expires_at",
+        editable = [
+            (None, {"fields": ["name", "provider", "team", "credential"]}),
+            (
+                "Limits",
+                {
+                    "fields": [
+                        "allowed_models",
+                        "max_concurrent_sessions",
+                        "sessions_per_minute",
+                        "max_session_seconds",
+                        "idle_timeout_seconds",
+                        "not_before",
+                        "expires_at",
+                    ]
+                },
+            ),
+            ("Budgets", {"fields": BUDGET_FIELDS}),
         ]
         if obj is None:
-            return [(None, {"fields": fields})]
-        return [
-            (None, {"fields": fields}),
-            ("Key", {"fields": self.readonly_fields}),
+            return editable
+        return [*editable, ("Key and usage", {"fields": self.readonly_fields})]
+
+    @admin.display(description="limits")
+    def limits(self, key: VirtualKey) -> str:
+        parts = [
+            f"{key.max_concurrent_sessions} live"
+            if key.max_concurrent_sessions
+            else "",
+            f"{key.sessions_per_minute}/min" if key.sessions_per_minute else "",
+            f"max {key.max_session_seconds} s" if key.max_session_seconds else "",
+            f"idle {key.idle_timeout_seconds} s" if key.idle_timeout_seconds else "",
         ]
+        return ", ".join(part for part in parts if part) or "-"
 
     @admin.display(description="key")
     def masked_key(self, key: VirtualKey) -> str:

@@ -6,6 +6,7 @@ KeyError_ (base)
  +-- KeyRefused           a known key that may not be used now
  |    +-- KeyRevoked
  |    +-- KeyExpired
+ |    +-- KeyNotYetValid   used before its `not_before`
  |    +-- ModelNotAllowed
  |    +-- CredentialStale  the provider moved since the credential was entered
  +-- CredentialUnreadable the stored provider credential cannot be decrypted
@@ -57,6 +58,12 @@ class KeyExpired(KeyRefused):
     """The virtual key is past its expiry time."""
 
     code = "key_expired"
+
+
+class KeyNotYetValid(KeyRefused):
+    """The virtual key's start time (`not_before`) is still ahead."""
+
+    code = "key_not_yet_valid"
 
 
 class ModelNotAllowed(KeyRefused):

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from keys import upstreams
 from keys.kinds import provider_kinds
-from keys.models import Provider, VirtualKey
+from keys.models import BUDGET_FIELDS, Provider, Team, VirtualKey
 from keys.services import clean_models
 
 
@@ -89,9 +89,15 @@ class VirtualKeyForm(forms.ModelForm):
         fields = [
             "name",
             "provider",
+            "team",
             "allowed_models",
             "max_concurrent_sessions",
+            "sessions_per_minute",
+            "max_session_seconds",
+            "idle_timeout_seconds",
+            "not_before",
             "expires_at",
+            *BUDGET_FIELDS,
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -123,3 +129,9 @@ class VirtualKeyForm(forms.ModelForm):
                 "credential is sent only where it was entered for.",
             )
         return cleaned
+
+
+class TeamForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["name", *BUDGET_FIELDS]

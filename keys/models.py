@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -144,14 +145,90 @@ class Provider(models.Model):
             )
 
 
-class VirtualKey(models.Model):
+_NAME_VALIDATOR = RegexValidator(r"^[\w.@+-]+$", "Letters, digits and .@+-_ only.")
+
+# The budget columns, declared once (`Budgets`) for keys and teams alike.
+BUDGET_FIELDS = (
+    "budget_usd_day",
+    "budget_usd_month",
+    "budget_tokens_day",
+    "budget_tokens_month",
+)
+
+
+def _usd_budget(name: str) -> models.DecimalField:
+    return models.DecimalField(
+        name,
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Blank: no budget.",
+    )
+
+
+def _token_budget(name: str) -> models.PositiveBigIntegerField:
+    return models.PositiveBigIntegerField(
+        name, null=True, blank=True, help_text="Blank: no budget."
+    )
+
+
+class Budgets(models.Model):
+    """What a key or a team may spend per UTC day and month, in USD and tokens
+    (the cost and tokens of its sessions' rows); blank: no budget."""
+
+    budget_usd_day = _usd_budget("budget per UTC day (USD)")
+    budget_usd_month = _usd_budget("budget per UTC month (USD)")
+    budget_tokens_day = _token_budget("budget per UTC day (tokens)")
+    budget_tokens_month = _token_budget("budget per UTC month (tokens)")
+
+    class Meta:
+        abstract = True
+
+
+class Team(Budgets):
+    """Keys that share budgets (each key may have its own budgets as well)."""
+
+    name = models.CharField(
+        "name", max_length=100, unique=True, validators=[_NAME_VALIDATOR]
+    )
+    created_at = models.DateTimeField("created", default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "team"
+        verbose_name_plural = "teams"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _positive(name: str, help_text: str) -> models.PositiveIntegerField:
+    return models.PositiveIntegerField(
+        name,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=help_text,
+    )
+
+
+class VirtualKey(Budgets):
     """A gateway key that stands for one encrypted provider credential."""
 
     name = models.CharField(
-        "name",
-        max_length=100,
-        unique=True,
-        validators=[RegexValidator(r"^[\w.@+-]+$", "Letters, digits and .@+-_ only.")],
+        "name", max_length=100, unique=True, validators=[_NAME_VALIDATOR]
+    )
+    # PROTECT: deleting a team must not silently lift its budgets off its keys;
+    # move or delete the keys first.
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="virtual_keys",
+        verbose_name="team",
     )
     provider = models.ForeignKey(
         Provider,
@@ -183,6 +260,26 @@ class VirtualKey(models.Model):
         blank=True,
         help_text="Blank: no limit.",
     )
+    sessions_per_minute = _positive(
+        "sessions per minute",
+        "Most sessions started in any 60 seconds, across all gateway processes. "
+        "Blank: no limit.",
+    )
+    max_session_seconds = _positive(
+        "max session seconds",
+        "A session is closed after this long (4408). Blank: no limit.",
+    )
+    idle_timeout_seconds = _positive(
+        "idle timeout (seconds)",
+        "A session with no frame either way for this long is closed (4408). "
+        "Blank: no limit.",
+    )
+    not_before = models.DateTimeField(
+        "not before",
+        null=True,
+        blank=True,
+        help_text="The key is refused until then. Blank: valid at once.",
+    )
     expires_at = models.DateTimeField("expires", null=True, blank=True)
     revoked_at = models.DateTimeField("revoked", null=True, blank=True, editable=False)
     created_at = models.DateTimeField("created", default=timezone.now)
@@ -198,7 +295,26 @@ class VirtualKey(models.Model):
                 condition=models.Q(max_concurrent_sessions__isnull=True)
                 | models.Q(max_concurrent_sessions__gte=1),
                 name="vk_max_sessions_positive",
-            )
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=models.Q(**{f"{field}__isnull": True})
+                    | models.Q(**{f"{field}__gte": 1}),
+                    name=f"vk_{field}_positive",
+                )
+                for field in (
+                    "sessions_per_minute",
+                    "max_session_seconds",
+                    "idle_timeout_seconds",
+                )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(not_before__isnull=True)
+                | models.Q(expires_at__isnull=True)
+                | models.Q(not_before__lt=models.F("expires_at")),
+                name="vk_not_before_before_expiry",
+                violation_error_message="The key must start before it expires.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -215,6 +331,10 @@ class VirtualKey(models.Model):
             now or timezone.now()
         )
 
+    def is_not_yet_valid(self, now: datetime.datetime | None = None) -> bool:
+        """True when the key's start (`not_before`) is still ahead."""
+        return self.not_before is not None and self.not_before > (now or timezone.now())
+
     def credential_is_stale(self) -> bool:
         """True when the provider moved since the credential was entered (the key
         is refused until an admin enters the credential again)."""
@@ -222,11 +342,13 @@ class VirtualKey(models.Model):
 
     @property
     def status(self) -> str:
-        """active, revoked, expired or 'needs credential'."""
+        """active, revoked, expired, 'not yet valid' or 'needs credential'."""
         if self.revoked_at is not None:
             return "revoked"
         if self.is_expired():
             return "expired"
+        if self.is_not_yet_valid():
+            return "not yet valid"
         if self.credential_is_stale():
             return "needs credential"
         return "active"

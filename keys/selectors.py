@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from keys import exceptions, tokens
-from keys.models import Provider, VirtualKey
+from keys.models import Provider, Team, VirtualKey
 from keys.values import KeyIdentity, ProviderTarget
 
 REVOCATION_EVENT = "virtual_key.revoked"
@@ -39,6 +39,12 @@ def key_identity(key: VirtualKey) -> KeyIdentity:
         max_concurrent_sessions=key.max_concurrent_sessions,
         allowed_models=tuple(key.allowed_models or ()),
         expires_at=key.expires_at,
+        not_before=key.not_before,
+        sessions_per_minute=key.sessions_per_minute,
+        max_session_seconds=key.max_session_seconds,
+        idle_timeout_seconds=key.idle_timeout_seconds,
+        team_id=key.team_id,
+        team_name=key.team.name if key.team is not None else "",
     )
 
 
@@ -53,18 +59,19 @@ def provider_get(*, slug: str) -> Provider:
 def virtual_key_get(*, name: str) -> VirtualKey:
     """The virtual key with this name, or exceptions.KeyNotFound."""
     try:
-        return VirtualKey.objects.select_related("provider").get(name=name)
+        return VirtualKey.objects.select_related("provider", "team").get(name=name)
     except VirtualKey.DoesNotExist:
         raise exceptions.KeyNotFound(f"no virtual key named {name!r}") from None
 
 
 # The key's columns that say whether it may still be used; a caller reading
 # another row may join them in (`virtual_key__<field>`) and ask `key_refusal`.
-KEY_REFUSAL_FIELDS = ("revoked_at", "expires_at")
+KEY_REFUSAL_FIELDS = ("revoked_at", "expires_at", "not_before")
 
 
 def virtual_key_refusal(*, key_id: int) -> exceptions.KeyRefused | None:
-    """Why a key may no longer be used (revoked, expired, deleted), or None."""
+    """Why a key may no longer be used (revoked, expired, not yet valid,
+    deleted), or None."""
     row = VirtualKey.objects.filter(pk=key_id).values_list(*KEY_REFUSAL_FIELDS).first()
     return key_refusal(row)
 
@@ -74,12 +81,26 @@ def key_refusal(row: Sequence[Any] | None) -> exceptions.KeyRefused | None:
     (None: the key is gone), or None. No database access."""
     if row is None:
         return exceptions.KeyRevoked("the virtual key was deleted")
-    revoked_at, expires_at = row
+    revoked_at, expires_at, not_before = row
+    now = timezone.now()
     if revoked_at is not None:
         return exceptions.KeyRevoked("the virtual key was revoked")
-    if expires_at is not None and expires_at <= timezone.now():
+    if expires_at is not None and expires_at <= now:
         return exceptions.KeyExpired("the virtual key has expired")
+    if not_before is not None and not_before > now:
+        return exceptions.KeyNotYetValid(NOT_YET_VALID)
     return None
+
+
+NOT_YET_VALID = "the virtual key is not valid yet"
+
+
+def team_get(*, name: str) -> Team:
+    """The team with this name, or exceptions.KeyNotFound."""
+    try:
+        return Team.objects.get(name=name)
+    except Team.DoesNotExist:
+        raise exceptions.KeyNotFound(f"no team named {name!r}") from None
 
 
 def looks_like_virtual_key(value: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -13,8 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from keys import crypto, exceptions, tokens
-from keys.models import Provider, VirtualKey
+from keys.models import BUDGET_FIELDS, Provider, Team, VirtualKey
 from keys.selectors import (
+    NOT_YET_VALID,
     REVOCATION_EVENT,
     key_identity,
     provider_get,
@@ -53,6 +55,21 @@ def clean_models(models: Iterable[str]) -> list[str]:
     return sorted({model.strip() for model in models if model.strip()})
 
 
+# A key's limits and budgets: what `virtual_key_create` takes as `limits` and
+# `virtual_key_update` may change, besides the team and the allowed models.
+LIMIT_FIELDS: tuple[str, ...] = (
+    "max_concurrent_sessions",
+    "sessions_per_minute",
+    "max_session_seconds",
+    "idle_timeout_seconds",
+    "not_before",
+    "expires_at",
+    *BUDGET_FIELDS,
+)
+# What `virtual_key_update` may change.
+UPDATABLE_FIELDS: tuple[str, ...] = ("team", "allowed_models", *LIMIT_FIELDS)
+
+
 def virtual_key_create(
     *,
     name: str,
@@ -61,16 +78,67 @@ def virtual_key_create(
     allowed_models: Iterable[str] = (),
     expires_at: datetime.datetime | None = None,
     max_concurrent_sessions: int | None = None,
+    team: Team | None = None,
+    limits: Mapping[str, Any] | None = None,
 ) -> tuple[VirtualKey, str]:
-    """Issue a virtual key; returns the row and the token, which is shown once."""
+    """Issue a virtual key; returns the row and the token, which is shown once.
+
+    `limits`: values of LIMIT_FIELDS (ValueError for another name).
+    """
     key = VirtualKey(
         name=name,
         provider=provider,
+        team=team,
         allowed_models=clean_models(allowed_models),
         expires_at=expires_at,
         max_concurrent_sessions=max_concurrent_sessions,
     )
+    _assign(key, limits or {}, allowed=LIMIT_FIELDS)
     return key, virtual_key_issue(key=key, credential=credential)
+
+
+def _assign(
+    obj: VirtualKey | Team, values: Mapping[str, Any], *, allowed: tuple[str, ...]
+) -> None:
+    unknown = set(values) - set(allowed)
+    if unknown:
+        raise ValueError(f"not settable here: {', '.join(sorted(unknown))}")
+    for name, value in values.items():
+        setattr(obj, name, value)
+
+
+def virtual_key_update(*, key: VirtualKey, changes: Mapping[str, Any]) -> VirtualKey:
+    """Change a key's team, models, limits or budgets (UPDATABLE_FIELDS);
+    ValidationError on bad values. New limits apply to sessions that start
+    from now on (a process may serve a key it authorized for up to
+    GATEWAY_KEY_CACHE_SECONDS more); expiry and `not_before` also end live
+    sessions at their next key check."""
+    changes = dict(changes)
+    if "allowed_models" in changes:
+        changes["allowed_models"] = clean_models(changes["allowed_models"])
+    _assign(key, changes, allowed=UPDATABLE_FIELDS)
+    key.full_clean()
+    key.save(update_fields=[*changes] if changes else None)
+    logger.info("updated virtual key %s: %s", key.name, ", ".join(sorted(changes)))
+    return key
+
+
+def team_create(*, name: str, budgets: Mapping[str, Any] | None = None) -> Team:
+    """Create a team with its own budgets (BUDGET_FIELDS); ValidationError on
+    bad input."""
+    team = Team(name=name)
+    _assign(team, budgets or {}, allowed=BUDGET_FIELDS)
+    team.full_clean()
+    team.save()
+    return team
+
+
+def team_update(*, team: Team, budgets: Mapping[str, Any]) -> Team:
+    """Change a team's budgets; ValidationError on bad values."""
+    _assign(team, budgets, allowed=BUDGET_FIELDS)
+    team.full_clean()
+    team.save(update_fields=[*budgets] if budgets else None)
+    return team
 
 
 def virtual_key_issue(*, key: VirtualKey, credential: str) -> str:
@@ -156,7 +224,7 @@ def virtual_key_authenticate(
     if not tokens.looks_like_token(token):
         raise exceptions.KeyNotFound("not a virtual key")
     try:
-        key = VirtualKey.objects.select_related("provider").get(
+        key = VirtualKey.objects.select_related("provider", "team").get(
             key_digest=tokens.digest(token)
         )
     except VirtualKey.DoesNotExist:
@@ -175,6 +243,8 @@ def virtual_key_resolve(
         raise exceptions.KeyRevoked("the virtual key was revoked", identity=identity)
     if key.is_expired():
         raise exceptions.KeyExpired("the virtual key has expired", identity=identity)
+    if key.is_not_yet_valid():
+        raise exceptions.KeyNotYetValid(NOT_YET_VALID, identity=identity)
     if key.credential_is_stale():
         raise exceptions.CredentialStale(
             "the provider's endpoint changed since this key's credential was "

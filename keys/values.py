@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 
@@ -52,6 +53,15 @@ class KeyIdentity:
     max_concurrent_sessions: int | None
     allowed_models: tuple[str, ...] = ()
     expires_at: datetime.datetime | None = None
+    not_before: datetime.datetime | None = None
+    # Checked when a session starts, in the same locked transaction as the
+    # concurrent-session limit (realtime.services.session_start).
+    sessions_per_minute: int | None = None
+    # Enforced by the session's own watcher (realtime.bridge, realtime.deadlines).
+    max_session_seconds: int | None = None
+    idle_timeout_seconds: int | None = None
+    team_id: int | None = None
+    team_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +82,23 @@ class ResolvedCredential:
     credential: Secret
     key: KeyIdentity | None  # None for a raw provider key (passthrough)
     binding: SessionBinding | None = None  # presented a short-lived token
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What sessions used over a period: how many, their tokens, their cost."""
+
+    sessions: int = 0
+    tokens: int = 0  # total and transcription tokens
+    cost_usd: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageToDate:
+    """What a key or a team used in the current UTC day and month."""
+
+    today: Spend = field(default_factory=Spend)
+    month: Spend = field(default_factory=Spend)
+
+
+NO_USAGE_TO_DATE = UsageToDate()

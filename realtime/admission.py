@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -77,6 +78,9 @@ class Session:
     provider: ProviderSession
     meter: Meter = field(default_factory=Meter)
     upstream: ClientConnection | None = None
+    # The key's limits on the session's length and silence (None: no limit).
+    max_seconds: int | None = None
+    idle_seconds: int | None = None
     # Upstream frames read before the client was accepted (`_await_model`),
     # as the client is to get them; the bridge sends them first.
     early_frames: list[str | bytes] = field(default_factory=list)
@@ -176,6 +180,9 @@ async def _admit(
         key_id=resolved.key.key_id if resolved.key is not None else None,
         provider=ProviderSession(model=""),
     )
+    if resolved.key is not None:
+        session.max_seconds = resolved.key.max_session_seconds
+        session.idle_seconds = resolved.key.idle_timeout_seconds
     try:
         target, session.provider = prepare(authorized, handshake, log=log)
         opening = bindings.binding_frames(authorized.resolved, log=log)
@@ -309,9 +316,11 @@ async def _start_and_dial(
         await _start_row(session, authorized)
     elif not passthrough:
         row = asyncio.create_task(_start_row(session, authorized))
+    dialling = time.monotonic()
     try:
         upstream = await open_upstream(target, upstream_options())
     except GatewayError as exc:
+        _dialled(session, state, dialling, ok=False)
         if passthrough and exc.code == "upstream_auth_failed":
             state.throttle.failed(client_address)
             raise Refused(exc) from None
@@ -327,6 +336,7 @@ async def _start_and_dial(
             row.cancel()
             await asyncio.gather(row, return_exceptions=True)
         raise
+    _dialled(session, state, dialling, ok=True)
     try:
         if row is not None:
             await row
@@ -336,6 +346,12 @@ async def _start_and_dial(
         upstream.transport.abort()  # never bridge a session that is not logged
         raise
     return upstream
+
+
+def _dialled(session: Session, state: ProcessState, since: float, *, ok: bool) -> None:
+    state.metrics.upstream_dialled(
+        provider=session.provider_slug, seconds=time.monotonic() - since, ok=ok
+    )
 
 
 async def _await_model(session: Session) -> None:

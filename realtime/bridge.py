@@ -3,10 +3,11 @@
 Client frames arrive through the consumer, one handler at a time, and go
 upstream in `forward_client_frame` (the hot path: a size check, the provider's
 hook only when it inspects client frames, a bounded send). Upstream frames go to
-the client from the pump task. Beside the pump, a watcher re-checks the row (an
-operator's terminate) and the key and checkpoints the counters, and the
-process's revocation hub wakes the session when its key is revoked or an
-operator terminates it. `run` owns those tasks and returns the `Ending` of
+the client from the pump task. Beside the pump, a watcher times the key's
+session limits (`realtime.deadlines`), re-checks the row (an operator's
+terminate) and the key and checkpoints the counters, and the process's
+revocation hub wakes the session when its key is revoked or an operator
+terminates it. `run` owns those tasks and returns the `Ending` of
 whichever finishes first, after stopping the others.
 """
 
@@ -24,6 +25,7 @@ from keys.selectors import revocation_group
 from realtime import endings, selectors
 from realtime.admission import Session
 from realtime.client import Send
+from realtime.deadlines import SessionClock
 from realtime.endings import Ending
 from realtime.exceptions import (
     GatewayError,
@@ -242,20 +244,33 @@ class Bridge:
             pass  # the upstream is gone, or reports a model the key may not use
 
     async def _watch_session(self) -> Ending:
-        """Re-check the row (terminated?) and the key, and checkpoint the
+        """Time the session's limits, re-check the row (terminated?) and the
+        key, and checkpoint the
         counters, every so often."""
         session = self.session
+        meter = session.meter
         loop = asyncio.get_running_loop()
         recheck = settings.GATEWAY_KEY_RECHECK_SECONDS
         checkpoint = settings.GATEWAY_CHECKPOINT_SECONDS
+        clock = SessionClock(
+            started=loop.time(),
+            max_seconds=session.max_seconds,
+            idle_seconds=session.idle_seconds,
+            frames=meter.messages_from_client + meter.messages_from_upstream,
+        )
         # Jitter the first check so sessions opened together do not query together.
         next_recheck = loop.time() + recheck * random.uniform(0.5, 1.0)
         next_checkpoint = loop.time() + checkpoint
         while True:
-            await asyncio.sleep(
-                max(0.0, min(next_recheck, next_checkpoint) - loop.time())
-            )
+            wake = min(next_recheck, next_checkpoint, clock.next_check())
+            await asyncio.sleep(max(0.0, wake - loop.time()))
             now = loop.time()
+            frames = meter.messages_from_client + meter.messages_from_upstream
+            timed_out = clock.check(now, frames)
+            if timed_out is not None:
+                assert timed_out.error is not None
+                session.log.info("closing: %s", timed_out.error.code)
+                return timed_out
             try:
                 if now >= next_recheck:
                     next_recheck = now + recheck

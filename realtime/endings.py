@@ -16,6 +16,7 @@ from realtime.exceptions import (
     AccessDenied,
     GatewayError,
     MessageTooLarge,
+    SessionTimedOut,
     ShuttingDown,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -137,6 +138,24 @@ def upstream_lost(
 def key_refused(message: str, code: str) -> Ending:
     """A live session's key was revoked, expired or deleted."""
     error = AccessDenied(message[:1].upper() + message[1:] + ".", code=code)
+    return Ending.by_gateway(error, status=SessionStatus.FINISHED)
+
+
+def duration_exceeded(max_seconds: float) -> Ending:
+    """The session reached its key's maximum duration."""
+    error = SessionTimedOut(
+        f"The session reached this virtual key's maximum of {max_seconds:g} seconds."
+    )
+    return Ending.by_gateway(error, status=SessionStatus.FINISHED)
+
+
+def idle_timeout(idle_seconds: float) -> Ending:
+    """No frame went either way for the key's idle timeout."""
+    error = SessionTimedOut(
+        f"No message went either way for {idle_seconds:g} seconds, this virtual "
+        "key's idle timeout.",
+        code="idle_timeout",
+    )
     return Ending.by_gateway(error, status=SessionStatus.FINISHED)
 
 

@@ -5,6 +5,7 @@ GatewayError                      4500   500  server_error
  +-- BadRequest                   4400   400  invalid_request_error
  +-- AuthenticationFailed         4401   401  invalid_request_error
  +-- AccessDenied                 4403   403  invalid_request_error
+ +-- SessionTimedOut              4408   408  invalid_request_error
  +-- LimitExceeded                4429   429  invalid_request_error
  +-- MessageTooLarge              4413   413  invalid_request_error
  +-- UpstreamUnavailable          4502   502  server_error
@@ -100,6 +101,15 @@ class AccessDenied(GatewayError):
     http_status = 403
     error_type = "invalid_request_error"
     default_code = "access_denied"
+
+
+class SessionTimedOut(GatewayError):
+    """The session ran past its key's maximum duration, or sat idle too long."""
+
+    close_code = close_codes.TIMED_OUT
+    http_status = 408
+    error_type = "invalid_request_error"
+    default_code = "session_duration_exceeded"
 
 
 class LimitExceeded(GatewayError):

@@ -59,7 +59,8 @@ class LiveSessionAdmin(RealtimeSessionAdmin):
             self.admin_site.admin_view(self.terminate_view),
             name="realtime_livesession_terminate",
         )
-        return [terminate, *super().get_urls()]
+        # Not the log's own (its CSV export): the plain admin's, then Terminate.
+        return [terminate, *admin.ModelAdmin.get_urls(self)]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         may = self.has_terminate_permission(request)

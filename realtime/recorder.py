@@ -28,17 +28,19 @@ FINALISE_RETRIES = (0.5, 1.0, 2.0, None)
 
 
 class SessionLog(logging.LoggerAdapter):
-    """Prefixes every line with the session id; never given keys or payloads."""
+    """Puts the session id on every line (the record's `session`: a JSON field,
+    or the plain format's `[session ID]` prefix: `realtime.logformat`); never
+    given keys or payloads."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        extra = self.extra or {}
-        return f"[session {extra['session']}] {msg}", kwargs
+        kwargs["extra"] = {**(kwargs.get("extra") or {}), **(self.extra or {})}
+        return msg, kwargs
 
 
 def session_log(session_id: uuid.UUID | None) -> SessionLog:
     """The log of one session (`None`: a handshake that got no session)."""
-    name = str(session_id) if session_id is not None else "-"
-    return SessionLog(logging.getLogger("realtime.session"), {"session": name})
+    extra = {"session": str(session_id)} if session_id is not None else {}
+    return SessionLog(logging.getLogger("realtime.session"), extra)
 
 
 class SessionRecord:

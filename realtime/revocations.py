@@ -97,6 +97,10 @@ class RevocationHub:
             await asyncio.gather(*(self._leave(group) for group in emptied))
         if not self._waiters and self._listener is not None:
             listener, self._listener = self._listener, None
+            # A cancelled receive() ends its channel (channels-redis pub/sub
+            # unsubscribes and forgets it, so group_add() on it would fail):
+            # the next listener starts on a new one.
+            self._channel = None
             listener.cancel()
             await asyncio.wait({listener}, timeout=_GROUP_TIMEOUT)
 

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from keys import exceptions as key_errors
 from keys import selectors as key_selectors
+from keys.ledger import Owner
+from keys.models import Team, VirtualKey
+from keys.values import NO_USAGE_TO_DATE, Spend, UsageToDate
 from realtime.models import RealtimeSession, SessionStatus
 from realtime.sweeper import stale_before
 from realtime.usage import COUNTER_FIELDS
+
+# The tokens a session used, for usage to date and budgets: every token its
+# provider reported (responses' totals and input transcription).
+TOKENS = F("total_tokens") + F("transcription_tokens")
+# The session column that names the owner a session's usage counts for.
+_OWNER_COLUMN: dict[str, str] = {
+    "key": "virtual_key_id",
+    "team": "virtual_key__team_id",  # the key's team now
+}
 
 
 def sessions_list(
@@ -192,3 +208,86 @@ def usage_totals(sessions: QuerySet[RealtimeSession]) -> dict[str, int]:
         cost_usd=Sum("cost_usd"),
     )
     return {name: value or 0 for name, value in totals.items()}
+
+
+def utc_periods(now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
+    """The starts of the UTC day and the UTC month that hold `now`."""
+    day = now.astimezone(datetime.UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return day, day.replace(day=1)
+
+
+def usage_to_date(
+    *,
+    by: Owner,
+    ids: Collection[int] | None = None,
+    now: datetime.datetime | None = None,
+) -> dict[int, UsageToDate]:
+    """What each key (or team) used today and this month, UTC, by id: its
+    sessions (refused handshakes left out), their tokens (`TOKENS`) and cost,
+    counted by the day each session started. One grouped query; owners that
+    used nothing are absent. `ids`: only these (None: every one)."""
+    day, month = utc_periods(now or timezone.now())
+    column = _OWNER_COLUMN[by]
+    sessions = RealtimeSession.objects.filter(started_at__gte=month).exclude(
+        status=SessionStatus.REJECTED
+    )
+    sessions = sessions.filter(**{f"{column}__isnull": False})
+    if ids is not None:
+        sessions = sessions.filter(**{f"{column}__in": list(ids)})
+    today = Q(started_at__gte=day)
+    rows = (
+        sessions.order_by()
+        .values(owner=F(column))
+        .annotate(
+            month_sessions=Count("id"),
+            month_tokens=Sum(TOKENS),
+            month_cost=Sum("cost_usd"),
+            day_sessions=Count("id", filter=today),
+            day_tokens=Sum(TOKENS, filter=today),
+            day_cost=Sum("cost_usd", filter=today),
+        )
+    )
+    return {
+        row["owner"]: UsageToDate(today=_spend(row, "day"), month=_spend(row, "month"))
+        for row in rows
+    }
+
+
+def _spend(row: Mapping[str, Any], period: str) -> Spend:
+    return Spend(
+        sessions=row[f"{period}_sessions"] or 0,
+        tokens=row[f"{period}_tokens"] or 0,
+        cost_usd=row[f"{period}_cost"] or Decimal(0),
+    )
+
+
+def usage_to_date_named(
+    *, by: Owner, name: str | None = None, now: datetime.datetime | None = None
+) -> list[tuple[str, UsageToDate]]:
+    """Every key (or team), or the one called `name`, with what it used today
+    and this month (UTC), by name."""
+    owners = (VirtualKey if by == "key" else Team).objects.order_by("name")
+    if name is not None:
+        owners = owners.filter(name=name)
+    named = dict(owners.values_list("pk", "name"))
+    usage = usage_to_date(by=by, ids=named, now=now) if named else {}
+    return [
+        (owner_name, usage.get(pk, NO_USAGE_TO_DATE))
+        for pk, owner_name in named.items()
+    ]
+
+
+class SessionLedger:
+    """The session log as keys/ sees it (`keys.ledger`)."""
+
+    def usage_to_date(
+        self,
+        *,
+        by: Owner,
+        ids: Collection[int] | None = None,
+        now: datetime.datetime | None = None,
+    ) -> dict[int, UsageToDate]:
+        """See `usage_to_date`."""
+        return usage_to_date(by=by, ids=ids, now=now)

@@ -46,9 +46,13 @@ class Authorized:
 
     @property
     def limited(self) -> bool:
-        """True when the key caps its concurrent sessions (a row must come first)."""
+        """True when the key caps its concurrent sessions or its sessions a
+        minute (its row must be written, and so checked, first)."""
         key = self.resolved.key
-        return key is not None and key.max_concurrent_sessions is not None
+        return key is not None and (
+            key.max_concurrent_sessions is not None
+            or key.sessions_per_minute is not None
+        )
 
 
 def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCredential:
@@ -241,16 +245,13 @@ def session_start(
     instance: str,
 ) -> None:
     """Write the session's active row, or a rejected one and LimitExceeded when
-    the key is at its concurrent-session limit."""
+    the key is at its concurrent-session limit or its sessions a minute."""
     resolved, model = authorized.resolved, authorized.model or ""
-    if _insert_within_limit(session_id, resolved, model, client_address, instance):
+    error = _insert_within_limits(session_id, resolved, model, client_address, instance)
+    if error is None:
         return
     key = resolved.key
-    assert key is not None  # only a key's own limit refuses an insert
-    error = LimitExceeded(
-        f"This virtual key allows {key.max_concurrent_sessions} concurrent sessions.",
-        code="concurrent_sessions_exceeded",
-    )
+    assert key is not None  # only a key's own limits refuse an insert
     _reject(
         key,
         model=model,
@@ -262,24 +263,42 @@ def session_start(
     raise error
 
 
+# The window of the sessions-a-minute limit.
+RATE_WINDOW = datetime.timedelta(seconds=60)
+
+
 @transaction.atomic
-def _insert_within_limit(
+def _insert_within_limits(
     session_id: uuid.UUID,
     resolved: ResolvedCredential,
     model: str,
     client_address: str,
     instance: str,
-) -> bool:
-    """Insert the active row; False when the key is at its concurrency limit."""
+) -> LimitExceeded | None:
+    """Insert the active row; the refusal instead when the key is at a limit.
+
+    A limited key's row is locked first, so the sessions it counts and the row
+    it inserts are one step for every process sharing the database (PostgreSQL:
+    the second opener waits for the first to commit, then counts its row).
+    The limits are read from the locked row, so a change applies at once.
+    """
     key = resolved.key
-    if key is not None and key.max_concurrent_sessions is not None:
-        # Lock the key row so concurrent opens across processes count in turn.
-        VirtualKey.objects.select_for_update().filter(pk=key.key_id).first()
-        live = RealtimeSession.objects.filter(
-            virtual_key_id=key.key_id, status=SessionStatus.ACTIVE
-        ).count()
-        if live >= key.max_concurrent_sessions:
-            return False
+    if key is not None and (
+        key.max_concurrent_sessions is not None or key.sessions_per_minute is not None
+    ):
+        limits = (
+            VirtualKey.objects.select_for_update()
+            .filter(pk=key.key_id)
+            .values_list("max_concurrent_sessions", "sessions_per_minute")
+            .first()
+        )
+        most_live, most_a_minute = limits or (
+            key.max_concurrent_sessions,
+            key.sessions_per_minute,
+        )
+        refusal = _over_limits(key.key_id, most_live, most_a_minute)
+        if refusal is not None:
+            return refusal
     RealtimeSession.objects.create(
         id=session_id,
         virtual_key_id=key.key_id if key else None,
@@ -292,7 +311,35 @@ def _insert_within_limit(
     )
     if key is not None:
         key_services.virtual_key_mark_used(key_id=key.key_id)
-    return True
+    return None
+
+
+def _over_limits(
+    key_id: int, most_live: int | None, most_a_minute: int | None
+) -> LimitExceeded | None:
+    """The refusal when a key's sessions are at one of its limits, or None."""
+    sessions = RealtimeSession.objects.filter(virtual_key_id=key_id)
+    if most_live is not None:
+        live = sessions.filter(status=SessionStatus.ACTIVE).count()
+        if live >= most_live:
+            return LimitExceeded(
+                f"This virtual key allows {most_live} concurrent sessions.",
+                code="concurrent_sessions_exceeded",
+            )
+    if most_a_minute is not None:
+        # Sessions that started (rejected handshakes did not), whatever their end.
+        recent = (
+            sessions.filter(started_at__gte=timezone.now() - RATE_WINDOW)
+            .exclude(status=SessionStatus.REJECTED)
+            .count()
+        )
+        if recent >= most_a_minute:
+            return LimitExceeded(
+                f"This virtual key allows {most_a_minute} new sessions a minute; "
+                "try again shortly.",
+                code="rate_limited",
+            )
+    return None
 
 
 # A row marked interrupted by a sweep is still finished or checkpointed by its
@@ -366,14 +413,10 @@ class SessionNotLive(LookupError):
 
 
 def session_terminate(*, session_id: uuid.UUID) -> None:
-    """Close a live session wherever it runs (error `session_terminated`, close
-    4403): the process running it hears it over the channel layer, and the
-    session's periodic check reads the row's flag should that word be lost.
-    SessionNotLive when no active session has this id."""
-    marked = RealtimeSession.objects.filter(
-        pk=session_id, status=SessionStatus.ACTIVE
-    ).update(terminate_requested_at=timezone.now())
-    if not marked:
+    """Close a live session wherever it runs (`realtime.revocations`: the channel
+    layer, else the row's flag); SessionNotLive when no session is active."""
+    live = RealtimeSession.objects.filter(pk=session_id, status=SessionStatus.ACTIVE)
+    if not live.update(terminate_requested_at=timezone.now()):
         raise SessionNotLive(f"no live session {session_id}")
     logger.info("terminate requested for session %s", session_id)
     transaction.on_commit(lambda: announce_termination(session_id))

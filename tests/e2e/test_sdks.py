@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import json
-import ssl
 
 import pytest
 from agents import set_tracing_disabled
 from agents.realtime import RealtimeAgent, RealtimeRunner
 from asgiref.sync import sync_to_async
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from google import genai
 from openai import AsyncOpenAI
 from openai.types.realtime import RealtimeErrorEvent
@@ -24,6 +17,7 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from keys import services as key_services
 from keys.models import VirtualKey
 from realtime.testing import FakeGeminiLive
+from tests.support.certificates import self_signed
 from tests.support.clients import wait_for_row
 from tests.support.keys import UPSTREAM_SECRET
 from tests.support.processes import GatewayLauncher
@@ -75,46 +69,11 @@ async def test_openai_beta_realtime_client_speaks_to_a_ga_upstream(
     assert (row.status, row.total_tokens) == ("finished", usage.total_tokens)
 
 
-def _self_signed(directory) -> tuple[str, str, ssl.SSLContext]:
-    """A throwaway certificate for 127.0.0.1, and a client context trusting it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.create_default_context(cafile=str(cert_path))
-    return str(cert_path), str(key_path), context
-
-
 @pytest.fixture(scope="module")
 def tls_daphne(gateway_env, tmp_path_factory):
     """A gateway serving wss:// with a certificate for 127.0.0.1."""
     directory = tmp_path_factory.mktemp("tls")
-    cert, key, context = _self_signed(directory)
+    cert, key, context = self_signed(directory)
     with GatewayLauncher(gateway_env, log_dir=directory) as launcher:
         process = launcher.start(extra_args=("--tls-cert", cert, "--tls-key", key))
         yield process, context

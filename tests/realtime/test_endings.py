@@ -156,3 +156,20 @@ def test_named_endings():
 )  # fmt: skip
 def test_why_a_session_ended_in_a_word(ending, reason):
     assert ending.end_reason == reason
+
+
+@pytest.mark.parametrize(
+    ("ending", "error_code", "says"),
+    [
+        (endings.duration_exceeded(600), "session_duration_exceeded", "600 seconds"),
+        (endings.idle_timeout(30), "idle_timeout", "30 seconds"),
+    ],
+)  # fmt: skip
+def test_a_keys_time_limits_end_a_session_with_4408(ending, error_code, says):
+    assert (ending.status, ending.close_code, ending.upstream_code) == (
+        "finished", 4408, 1000,
+    )  # fmt: skip
+    assert ending.error is not None
+    assert (ending.error.code, ending.error.http_status) == (error_code, 408)
+    assert ending.error.error_type == "invalid_request_error"
+    assert says in ending.recorded_error

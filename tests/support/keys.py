@@ -32,8 +32,10 @@ def issue_key(
     max_sessions: int | None = None,
     kind: str = "openai",
     options: dict | None = None,
+    limits: dict | None = None,
 ) -> IssuedKey:
-    """A provider `slug` of `kind` at `upstream_url` and a key `name` for it."""
+    """A provider `slug` of `kind` at `upstream_url` and a key `name` for it
+    (`limits`: values of keys.services.LIMIT_FIELDS)."""
     provider, _ = Provider.objects.update_or_create(
         slug=slug,
         defaults={
@@ -50,6 +52,7 @@ def issue_key(
         allowed_models=models,
         expires_at=expires_at,
         max_concurrent_sessions=max_sessions,
+        limits=limits,
     )
     return IssuedKey(name=name, token=token, key_id=key.pk, provider_slug=slug)
 

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-import datetime
 import os
 import sys
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from keys import exceptions, selectors, services
 from keys.management.commands.create_provider import _describe
+from keys.management.limits import add_key_arguments, key_changes_from
 from keys.models import Provider
 
 
@@ -30,31 +29,19 @@ class Command(BaseCommand):
         secret.add_argument(
             "--secret-env", metavar="VAR", help="Read the provider API key from $VAR."
         )
-        parser.add_argument("--models", default="", help="Allowed models, m1,m2.")
-        parser.add_argument(
-            "--expires-in", type=int, metavar="SECONDS", help="Expire after this long."
-        )
-        parser.add_argument(
-            "--max-sessions", type=int, help="Most concurrent sessions allowed."
-        )
+        add_key_arguments(parser, update=False)
 
     def handle(self, *args: Any, **options: Any) -> None:
         provider = self._provider(options["provider"])
-        expires_at = None
-        if options["expires_in"] is not None:
-            if options["expires_in"] <= 0:
-                raise CommandError("--expires-in must be a positive number of seconds.")
-            expires_at = timezone.now() + datetime.timedelta(
-                seconds=options["expires_in"]
-            )
+        settings = key_changes_from(options)
         try:
             key, token = services.virtual_key_create(
                 name=options["name"],
                 provider=provider,
                 credential=self._secret(options),
-                allowed_models=options["models"].split(","),
-                expires_at=expires_at,
-                max_concurrent_sessions=options["max_sessions"],
+                allowed_models=settings.pop("allowed_models", ()),
+                team=settings.pop("team", None),
+                limits=settings,
             )
         except ValidationError as exc:
             raise CommandError(_describe(exc)) from None

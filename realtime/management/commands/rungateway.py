@@ -54,11 +54,15 @@ class Command(BaseCommand):
         process_state().name_instance(f"{socket.gethostname()}:{port}")
         self._sweep()
         secure = "s" if cert else ""
-        self.stdout.write(
+        banner = (
             f"Realtime gateway ({options['server']}) on "
             f"ws{secure}://{host}:{port}/v1/realtime "
             f"(admin: http{secure}://{host}:{port}/admin/)"
         )
+        if settings.GATEWAY_LOG_FORMAT == "json":
+            logger.info("%s", banner)  # every line of output is a JSON object
+        else:
+            self.stdout.write(banner)
         if options["server"] == "uvicorn":
             _run_uvicorn(host, port, cert, key, options["verbosity"])
         else:
@@ -121,10 +125,11 @@ def _run_uvicorn(
         ws_ping_interval=settings.GATEWAY_PING_INTERVAL,
         ws_ping_timeout=settings.GATEWAY_PING_TIMEOUT,
         ws_per_message_deflate=False,
-        lifespan="on",
-        # X-Forwarded-For is the gateway's to read (GATEWAY_TRUSTED_PROXIES):
-        # uvicorn's own handling would trust any local peer.
-        proxy_headers=False,  # starts the sweep of dead processes' rows
+        lifespan="on",  # starts the sweep of dead processes' rows
+        # X-Forwarded-For counts only from GATEWAY_TRUSTED_PROXIES, under
+        # either server (realtime/addresses.py); uvicorn's own would trust
+        # 127.0.0.1 whatever that setting says.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.GATEWAY_DRAIN_SECONDS) or None,
         ssl_certfile=cert,
         ssl_keyfile=key,

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from keys.values import Spend
 from realtime import selectors
 from realtime.models import SessionStatus
 
@@ -60,8 +61,20 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="ISO time or duration ago (24h, 7d).")
         parser.add_argument("--until", help="ISO time or duration ago.")
         parser.add_argument("--limit", type=int, help="At most this many sessions.")
+        parser.add_argument(
+            "--by",
+            choices=["key", "team"],
+            help="Instead of sessions: what each key (or team; with --key or "
+            "--team, that one) used today and this month, UTC.",
+        )
+        parser.add_argument("--team", help="With --by team: only this team.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["by"]:
+            self._to_date(options)
+            return
+        if options["team"]:
+            raise CommandError("--team goes with --by team.")
         sessions = selectors.sessions_list(
             virtual_key=options["key"],
             provider=options["provider"],
@@ -82,6 +95,63 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write(_format_row(_table_cells(row)))
         self.stdout.write(f"{len(rows)} session(s)")
+        if options["key"]:
+            for name, usage in selectors.usage_to_date_named(
+                by="key", name=options["key"]
+            ):
+                self.stdout.write(f"{name} today (UTC): {_spend(usage.today)}")
+                self.stdout.write(f"{name} this month (UTC): {_spend(usage.month)}")
+
+    def _write_csv(self, rows: list[dict[str, Any]]) -> None:
+        writer = csv.DictWriter(
+            self.stdout, fieldnames=list(selectors.SESSION_COLUMNS), lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def _to_date(self, options: dict[str, Any]) -> None:
+        by = options["by"]
+        rows = selectors.usage_to_date_named(by=by, name=options[by])
+        if options["json"]:
+            self.stdout.write(
+                json.dumps(
+                    [
+                        {
+                            by: name,
+                            "today": _spend_dict(usage.today),
+                            "month": _spend_dict(usage.month),
+                        }
+                        for name, usage in rows
+                    ],
+                    indent=2,
+                )
+            )
+            return
+        self.stdout.write(
+            f"{by:<24}  {'today: sessions':>15} {'tokens':>12} {'cost_usd':>12}"
+            f"  {'month: sessions':>15} {'tokens':>12} {'cost_usd':>12}"
+        )
+        for name, usage in rows:
+            day, month = usage.today, usage.month
+            self.stdout.write(
+                f"{name[:24]:<24}  {day.sessions:>15} {day.tokens:>12} "
+                f"{day.cost_usd:>12.4f}  {month.sessions:>15} {month.tokens:>12} "
+                f"{month.cost_usd:>12.4f}"
+            )
+
+
+def _spend(spend: Spend) -> str:
+    return (
+        f"{spend.sessions} session(s), {spend.tokens} tokens, {spend.cost_usd:.4f} USD"
+    )
+
+
+def _spend_dict(spend: Spend) -> dict[str, Any]:
+    return {
+        "sessions": spend.sessions,
+        "tokens": spend.tokens,
+        "cost_usd": float(spend.cost_usd),
+    }
 
     def _write_csv(self, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(
