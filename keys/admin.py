@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.contrib import admin, messages
@@ -12,7 +13,7 @@ from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from keys import services
@@ -21,6 +22,16 @@ from keys.ledger import Owner, ledgers
 from keys.models import BUDGET_FIELDS, EphemeralToken, Provider, Team, VirtualKey
 from keys.sessions import session_directory
 from keys.values import NO_USAGE_TO_DATE, Spend, UsageToDate
+
+
+def _when(moment: datetime.datetime | None) -> str:
+    """A time as the admin shows it, its day and its time each kept whole."""
+    if moment is None:
+        return "-"
+    day, _, time = formats.localize(timezone.localtime(moment)).partition(" ")
+    nowrap = '<span style="white-space: nowrap;">{}</span>'
+    return format_html(f"{nowrap} {nowrap}", day, time)
+
 
 # Where save_model leaves a new key's token for response_add (one request).
 _ISSUED_TOKEN = "_issued_virtual_key_token"
@@ -185,14 +196,12 @@ class VirtualKeyAdmin(UsageColumns, admin.ModelAdmin):
     # What fits a 1280 px screen beside the filters; the rest is on the key's page.
     list_display = [
         "name",
-        "provider",
         "team",
         "masked_key",
         "status",
-        "expires_at",
+        "expires",
         "used_today",
-        "used_this_month",
-        "last_used_at",
+        "last_used",
         "sessions_link",
     ]
     list_filter = [KeyStatusFilter, "provider", "team"]
@@ -286,6 +295,16 @@ class VirtualKeyAdmin(UsageColumns, admin.ModelAdmin):
         )
         response["Cache-Control"] = "no-store"
         return response
+
+    # Times in the list as everywhere (to the second, with their zone), in cells
+    # that may wrap: Django keeps a date column on one line.
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, key: VirtualKey) -> str:
+        return _when(key.expires_at)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, key: VirtualKey) -> str:
+        return _when(key.last_used_at)
 
     @admin.display(description="sessions")
     def sessions_link(self, key: VirtualKey) -> str:

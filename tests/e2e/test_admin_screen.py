@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from keys.models import Team, VirtualKey
 from realtime.models import RealtimeSession, SessionStatus
 from tests.support.browser import chromium_window
 from tests.support.keys import issue_key
@@ -36,7 +37,10 @@ PAGES = {
         "/admin/realtime/livesession/",
         ["virtual key", "gateway instance", "last checkpoint", "total tokens"],
     ),
-    "keys": ("/admin/keys/virtualkey/", ["expires", "last used", "sessions", "status"]),
+    "keys": (
+        "/admin/keys/virtualkey/",
+        ["team", "status", "expires", "used today (utc)", "last used", "sessions"],
+    ),
 }
 # The page's width, the result table's box (Django lets it scroll inside its
 # own box), and each column header's right edge.
@@ -59,6 +63,7 @@ def _fill_the_log() -> None:
     """Keys and sessions with long, realistic values (the widest a cell gets)."""
     now = timezone.now()
     expires = now + datetime.timedelta(days=90)
+    team = Team.objects.create(name="customer-experience-emea")
     for n in range(3):
         issued = issue_key(
             "ws://127.0.0.1:9/v1/realtime",
@@ -68,6 +73,7 @@ def _fill_the_log() -> None:
             expires_at=expires,
             max_sessions=50,
         )
+        VirtualKey.objects.filter(pk=issued.key_id).update(team=team, last_used_at=now)
         for i in range(4):
             started = now - datetime.timedelta(minutes=10 * i + n)
             live = i == 0
