@@ -176,7 +176,12 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Times to the second, with their zone (gateway_project/formats/).
+FORMAT_MODULE_PATH = ["gateway_project.formats"]
+
 STATIC_URL = "static/"
+# The gateway's own assets (the favicon), beside the installed apps'.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 # Only for `collectstatic` (e.g. to serve assets from a CDN). The gateway serves
 # the admin's assets straight from the installed apps, so a styled admin needs
 # no collectstatic step.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -83,14 +86,21 @@ def virtual_key_by_id(*, key_id: int) -> VirtualKey:
     return row
 
 
+# The key's columns that say whether it may still be used; a caller reading
+# another row may join them in (`virtual_key__<field>`) and ask `key_refusal`.
+KEY_REFUSAL_FIELDS = ("revoked_at", "expires_at", "not_before")
+
+
 def virtual_key_refusal(*, key_id: int) -> exceptions.KeyRefused | None:
     """Why a key may no longer be used (revoked, expired, not yet valid,
     deleted), or None."""
-    row = (
-        VirtualKey.objects.filter(pk=key_id)
-        .values_list("revoked_at", "expires_at", "not_before")
-        .first()
-    )
+    row = VirtualKey.objects.filter(pk=key_id).values_list(*KEY_REFUSAL_FIELDS).first()
+    return key_refusal(row)
+
+
+def key_refusal(row: Sequence[Any] | None) -> exceptions.KeyRefused | None:
+    """Why a key may no longer be used, from its KEY_REFUSAL_FIELDS in order
+    (None: the key is gone), or None. No database access."""
     if row is None:
         return exceptions.KeyRevoked("the virtual key was deleted")
     revoked_at, expires_at, not_before = row

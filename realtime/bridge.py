@@ -4,10 +4,11 @@ Client frames arrive through the consumer, one handler at a time, and go
 upstream in `forward_client_frame` (the hot path: a size check, the provider's
 hook only when it inspects client frames, a bounded send). Upstream frames go to
 the client from the pump task. Beside the pump, a watcher times the key's
-session limits (`realtime.deadlines`), re-checks the key, checkpoints the
-counters and, for a session under a budget, refreshes what the key's other
-sessions spent (`realtime.budgets`), and the process's revocation hub wakes the session
-when its key is revoked. `run` owns those tasks and returns the `Ending` of
+session limits (`realtime.deadlines`), re-checks the row (an operator's
+terminate) and the key, checkpoints the counters and, for a session under a
+budget, refreshes what the key's other sessions spent (`realtime.budgets`), and
+the process's revocation hub wakes the session when its key is revoked or an
+operator terminates it. `run` owns those tasks and returns the `Ending` of
 whichever finishes first, after stopping the others.
 """
 
@@ -23,8 +24,8 @@ from django.db import Error as DatabaseError
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from keys import selectors as key_selectors
-from realtime import endings
+from keys.selectors import revocation_group
+from realtime import endings, selectors
 from realtime.admission import Session
 from realtime.budgets import SessionBudget
 from realtime.client import Send
@@ -38,7 +39,7 @@ from realtime.exceptions import (
     UpstreamTimeout,
 )
 from realtime.models import SessionStatus
-from realtime.revocations import RevocationHub
+from realtime.revocations import RevocationHub, termination_group
 from realtime.state import ProcessState
 from realtime.usage import text_size
 
@@ -123,25 +124,28 @@ class Bridge:
 
     async def run(self) -> Ending:
         """Run the pump and the watchers; the ending of the first to finish."""
-        key_id = self.session.key_id
-        hub, revoked = await self._watch_revocation()
+        hub, announced, groups = await self._watch_announcements()
         tasks = [
             asyncio.create_task(self._pump_upstream()),
             asyncio.create_task(self._watch_session()),
         ]
+        waits: list[asyncio.Future] = [*tasks, *([announced] if announced else [])]
         try:
             done, _ = await asyncio.wait(
-                [*tasks, *([revoked] if revoked else [])],
+                waits,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if hub is not None and revoked is not None and key_id is not None:
-                await hub.unwatch(key_id, revoked)
+            if hub is not None and announced is not None:
+                await hub.unwatch(announced, *groups)
         finished = next((task for task in tasks if task in done), None)
         if finished is None:
+            assert announced is not None
+            if announced.result() == termination_group(self.session.id):
+                return self._terminated()
             return self._key_refused("the virtual key was revoked", "key_revoked")
         try:
             return finished.result()
@@ -149,19 +153,23 @@ class Bridge:
             self.session.log.exception("bridge fault")
             return endings.gateway_fault()
 
-    async def _watch_revocation(
+    async def _watch_announcements(
         self,
-    ) -> tuple[RevocationHub | None, asyncio.Future | None]:
-        """Have the process's hub tell this session when its key is revoked."""
-        key_id = self.session.key_id
-        if self._layer is None or key_id is None:
-            return None, None
+    ) -> tuple[RevocationHub | None, asyncio.Future[str] | None, tuple[str, ...]]:
+        """Have the process's hub tell this session when its key is revoked or
+        an operator terminates it."""
+        session = self.session
+        if self._layer is None:
+            return None, None, ()
+        groups: tuple[str, ...] = (termination_group(session.id),)
+        if session.key_id is not None:
+            groups += (revocation_group(session.key_id),)
         try:
             hub = self._state.revocation_hub(self._layer)
-            return hub, await hub.watch(key_id)
+            return hub, await hub.watch(*groups), groups
         except Exception:  # the layer is optional: the watcher re-checks anyway
-            self.session.log.warning("channel layer unavailable for revocations")
-            return None, None
+            session.log.warning("channel layer unavailable for revocations")
+            return None, None, ()
 
     async def _pump_upstream(self) -> Ending:
         """Forward upstream frames to the client until the upstream closes (or,
@@ -279,8 +287,9 @@ class Bridge:
             pass  # the upstream is gone, or reports a model the key may not use
 
     async def _watch_session(self) -> Ending:
-        """Time the session's limits, re-check the key, checkpoint the counters
-        and keep a budgeted session's view of its spend, every so often."""
+        """Time the session's limits, re-check the row (terminated?) and the
+        key, checkpoint the counters and keep a budgeted session's view of its
+        spend, every so often."""
         session = self.session
         meter = session.meter
         loop = asyncio.get_running_loop()
@@ -294,8 +303,6 @@ class Bridge:
         )
         # Jitter the first check so sessions opened together do not query together.
         next_recheck = loop.time() + recheck * random.uniform(0.5, 1.0)
-        if session.key_id is None:
-            next_recheck = float("inf")
         next_checkpoint = loop.time() + checkpoint
         budget = session.budget
         refresh = settings.GATEWAY_BUDGET_REFRESH_SECONDS
@@ -315,9 +322,12 @@ class Bridge:
             try:
                 if now >= next_recheck:
                     next_recheck = now + recheck
-                    refusal = await database_sync_to_async(
-                        key_selectors.virtual_key_refusal
-                    )(key_id=session.key_id)
+                    check = await database_sync_to_async(selectors.session_check)(
+                        session_id=session.id, key_id=session.key_id
+                    )
+                    if check.terminated:
+                        return self._terminated()
+                    refusal = check.key_refusal
                     if refusal is not None:
                         if session.key_id is not None:
                             self._state.key_cache.forget(session.key_id)
@@ -364,6 +374,10 @@ class Bridge:
     def _over_budget(self, refusal: BudgetExceeded) -> Ending:
         self.session.log.info("closing: %s", refusal.code)
         return Ending.by_gateway(refusal, status=SessionStatus.FINISHED)
+
+    def _terminated(self) -> Ending:
+        self.session.log.info("closing: terminated by an operator")
+        return endings.terminated()
 
     def _key_refused(self, message: str, code: str) -> Ending:
         self.session.log.info("closing: %s", code)

@@ -46,10 +46,10 @@ from keys import ephemeral
 from keys import exceptions as key_errors
 from keys import selectors as key_selectors
 from keys.models import VirtualKey
+from realtime.credentials import check_model_name
 from realtime.exceptions import AccessDenied, BadRequest, GatewayError
 from realtime.providers import adapter_for
 from realtime.selectors import session_as_dict, session_latest
-from realtime.services import check_model_name
 
 logger = logging.getLogger(__name__)
 
