@@ -45,6 +45,7 @@ from django.views.decorators.csrf import csrf_exempt
 from keys import ephemeral
 from keys import exceptions as key_errors
 from keys import services as key_services
+from realtime import exceptions
 from realtime.admission import (
     TOO_MANY_FAILURES,
     failures_counted,
@@ -218,15 +219,10 @@ def mint(*, virtual_key: str, request: MintRequest) -> ephemeral.MintedToken:
     except key_errors.KeyNotFound:
         raise AuthenticationFailed("Invalid virtual key.") from None
     except key_errors.KeyRefused as exc:
-        message = str(exc)
-        message = message[:1].upper() + message[1:] + "."
-        raise AccessDenied(message, code=exc.code) from None
+        raise exceptions.key_refused(str(exc), code=exc.code) from None
     except key_errors.CredentialUnreadable:
         logger.error("a virtual key's stored credential cannot be decrypted")
-        raise GatewayError(
-            "The virtual key's provider credential cannot be read; ask an admin.",
-            code="credential_unreadable",
-        ) from None
+        raise exceptions.credential_unreadable() from None
     assert resolved.key is not None
     kind = resolved.provider.kind
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from realtime import close_codes
+from realtime import close_codes, exceptions
 from realtime.exceptions import (
     AccessDenied,
     GatewayError,
@@ -137,8 +137,9 @@ def upstream_lost(
 
 def key_refused(message: str, code: str) -> Ending:
     """A live session's key was revoked, expired or deleted."""
-    error = AccessDenied(message[:1].upper() + message[1:] + ".", code=code)
-    return Ending.by_gateway(error, status=SessionStatus.FINISHED)
+    return Ending.by_gateway(
+        exceptions.key_refused(message, code=code), status=SessionStatus.FINISHED
+    )
 
 
 def duration_exceeded(max_seconds: float) -> Ending:

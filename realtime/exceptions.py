@@ -179,3 +179,16 @@ class ShuttingDown(GatewayError):
 
 class SlowClient(ConnectionError):
     """The client stopped reading and was dropped; nothing more can reach it."""
+
+
+def key_refused(message: str, *, code: str) -> AccessDenied:
+    """A known key that may not be used (revoked, expired, ...), as a sentence."""
+    return AccessDenied(message[:1].upper() + message[1:].rstrip(".") + ".", code=code)
+
+
+def credential_unreadable() -> GatewayError:
+    """A key whose stored provider credential no encryption key can read."""
+    return GatewayError(
+        "The virtual key's provider credential cannot be read; ask an admin.",
+        code="credential_unreadable",
+    )

@@ -46,6 +46,7 @@ from keys import ephemeral
 from keys import exceptions as key_errors
 from keys import selectors as key_selectors
 from keys.models import VirtualKey
+from realtime import exceptions
 from realtime.credentials import check_model_name
 from realtime.exceptions import AccessDenied, BadRequest, GatewayError
 from realtime.providers import adapter_for
@@ -159,15 +160,10 @@ def mint(*, key_id: int, model: str, actor_id: int) -> ephemeral.MintedToken:
             seconds=TOKEN_SECONDS,
         )
     except key_errors.KeyRefused as exc:
-        message = str(exc)
-        message = message[:1].upper() + message[1:] + "."
-        raise AccessDenied(message, code=exc.code) from None
+        raise exceptions.key_refused(str(exc), code=exc.code) from None
     except key_errors.CredentialUnreadable:
         logger.error("a virtual key's stored credential cannot be decrypted")
-        raise GatewayError(
-            "The key's provider credential cannot be read.",
-            code="credential_unreadable",
-        ) from None
+        raise exceptions.credential_unreadable() from None
 
 
 @staff_member_required
@@ -206,7 +202,7 @@ def playground_usage(request: HttpRequest) -> JsonResponse:
         return _error(NOT_ALLOWED)
     since = parse_datetime(request.GET.get("since", ""))
     key_id = request.GET.get("key_id", "")
-    if since is None or not key_id.isdigit():
+    if since is None or not (key_id.isascii() and key_id.isdigit()):
         return _error(BadRequest("Name a `key_id` and a `since` time."))
     row = session_latest(virtual_key_id=int(key_id), since=since)
     return JsonResponse({"session": session_as_dict(row) if row else None})

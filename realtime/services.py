@@ -19,11 +19,10 @@ from keys import selectors as key_selectors
 from keys import services as key_services
 from keys.models import VirtualKey
 from keys.values import KeyIdentity, ResolvedCredential
-from realtime import close_codes, pricing
+from realtime import close_codes, exceptions, pricing
 from realtime.credentials import Handshake, check_model_name
 from realtime.endings import PROCESS_LOST
 from realtime.exceptions import (
-    AccessDenied,
     AuthenticationFailed,
     BadRequest,
     GatewayError,
@@ -206,7 +205,7 @@ def session_authorize(
                 )
             raise
     except key_errors.KeyRefused as exc:
-        error = AccessDenied(str(exc), code=exc.code)
+        error = exceptions.key_refused(str(exc), code=exc.code)
         if exc.identity is not None:
             session_reject(
                 exc.identity,
@@ -218,10 +217,7 @@ def session_authorize(
         raise error from None
     except key_errors.CredentialUnreadable:
         logger.error("a virtual key's stored credential cannot be decrypted")
-        raise GatewayError(
-            "The virtual key's provider credential cannot be read; ask an admin.",
-            code="credential_unreadable",
-        ) from None
+        raise exceptions.credential_unreadable() from None
     return Authorized(resolved=resolved, model=model)
 
 

@@ -103,7 +103,7 @@ def named_format_bytes_per_second(name: str) -> int:
     """Bytes per second of an ElevenLabs-style format name (pcm_16000,
     ulaw_8000, mp3_44100_128, opus_48000_64); 0 when unknown."""
     parts = name.split("_")
-    if not all(part.isdigit() for part in parts[1:]):  # no signs, no junk
+    if not all(part.isascii() and part.isdigit() for part in parts[1:]):  # 0-9 only
         return 0
     numbers = [int(part) for part in parts[1:]]
     codec = parts[0]
