@@ -1,4 +1,5 @@
-"""HTTP routes: the admin, health, metrics and the client secrets endpoint."""
+"""HTTP routes: the admin and its dashboard, health, metrics and the client
+secrets endpoint."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from access.forms import ThrottledAdminLoginForm
-from realtime import client_secrets, views
+from realtime import client_secrets, dashboard, views
 
 admin.site.login_form = ThrottledAdminLoginForm  # see access.services
 admin.site.site_header = "Realtime gateway"
@@ -16,6 +17,12 @@ admin.site.index_title = "Keys and usage"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Before the admin's own catch-all; admin_view: staff only, else the login.
+    path(
+        "admin/dashboard/",
+        admin.site.admin_view(dashboard.dashboard_view),
+        name="realtime_dashboard",
+    ),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics_view, name="metrics"),
