@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from realtime import selectors
+from realtime.admin_scale import (
+    EstimatedCountPaginator,
+    RecentValuesFilter,
+    spanned_dates,
+)
 from realtime.models import ModelPrice, RealtimeSession
 from realtime.usage import COUNTER_FIELDS
 
@@ -27,10 +33,18 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
         "cost_usd",
         "close_code",
     ]
-    list_filter = ["status", "end_reason", "provider_slug", "model", "started_at"]
+    # Each bounded on a big log (realtime.admin_scale, bench/ADMIN_RESULTS.md).
+    list_filter = [
+        "status",
+        ("end_reason", RecentValuesFilter),
+        ("provider_slug", RecentValuesFilter),
+        ("model", RecentValuesFilter),
+        "started_at",
+    ]
     search_fields = ["=id", "virtual_key_name", "model", "client_address"]
     date_hierarchy = "started_at"
     list_per_page = 50
+    paginator = EstimatedCountPaginator
     show_full_result_count = False  # COUNT(*) over a large log is slow
     fieldsets = [
         (
@@ -87,17 +101,19 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
     ) -> bool:
         return False  # the usage log is an audit trail
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RealtimeSession]:
+        return spanned_dates(super().get_queryset(request))
+
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
         if context and "cl" in context:
-            sessions = context["cl"].queryset
-            days = selectors.usage_by_day(sessions)
+            days, totals = selectors.usage_summary(context["cl"].queryset)
             peak = max((day.tokens for day in days), default=0) or 1
             context["usage_days"] = [
                 (day, round(100 * day.tokens / peak)) for day in days
             ]
-            context["usage_totals"] = selectors.usage_totals(sessions)
+            context["usage_totals"] = totals
         return response
 
 
