@@ -103,11 +103,13 @@ class RealtimeSession(models.Model):
         verbose_name = "realtime session"
         verbose_name_plural = "realtime sessions"
         indexes = [
-            # Newest first for the list; on PostgreSQL it also carries what the
-            # dashboard groups and sums, so a period's figures are read from the
-            # index alone (realtime.dashboard, bench/ADMIN_RESULTS.md).
+            # The list reads it backwards (newest first). Ascending, because rows
+            # arrive in time order: a descending index would split its leftmost
+            # page at every insert and grow half empty. On PostgreSQL it also
+            # carries what the dashboard groups and sums, so a period's figures
+            # are read from the index alone (realtime.dashboard, bench/).
             models.Index(
-                fields=["-started_at"],
+                fields=["started_at"],
                 include=[
                     "status",
                     "provider_slug",
