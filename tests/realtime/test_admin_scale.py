@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 
 from keys.models import Provider, Team, VirtualKey
@@ -19,7 +19,8 @@ from realtime.models import RealtimeSession, SessionStatus
 
 pytestmark = pytest.mark.django_db
 
-SESSIONS = reverse("admin:realtime_realtimesession_changelist")
+# Lazy: loading the URLconf at collection would import every view module.
+SESSIONS = reverse_lazy("admin:realtime_realtimesession_changelist")
 
 
 def seed(rows: int) -> RealtimeSession:
@@ -62,7 +63,7 @@ def pages(session: RealtimeSession) -> list[str]:
     dashboard = reverse("realtime_dashboard")
     return [
         reverse("admin:index"),
-        SESSIONS,
+        str(SESSIONS),
         f"{SESSIONS}?status=failed",
         f"{SESSIONS}?provider_slug=azure",
         f"{SESSIONS}?virtual_key__id__exact={session.virtual_key_id}",
@@ -101,7 +102,7 @@ def test_no_query_reads_the_whole_log_for_choices_or_dates(admin_client: Client)
     session = seed(60)
     day = timezone.localtime(session.started_at)
     for url in (
-        SESSIONS,
+        str(SESSIONS),
         f"{SESSIONS}?started_at__year={day.year}",
         f"{SESSIONS}?started_at__year={day.year}&started_at__month={day.month}",
     ):

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.db.models import Count, Sum
 from django.test import Client
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 
 from keys.models import Provider, Team, VirtualKey
@@ -20,7 +20,8 @@ from realtime.selectors import TOKENS
 
 pytestmark = pytest.mark.django_db
 
-URL = reverse("realtime_dashboard")
+# Lazy: loading the URLconf at collection would import every view module.
+URL = reverse_lazy("realtime_dashboard")
 NOW = datetime.datetime(2025, 3, 10, 12, 30, tzinfo=datetime.UTC)
 
 
@@ -285,9 +286,9 @@ def test_unknown_choices_fall_back_to_the_defaults(admin_client: Client):
 
 
 def test_linked_from_the_admin_index_and_the_session_list(admin_client: Client):
-    assert URL in admin_client.get(reverse("admin:index")).content.decode()
+    assert str(URL) in admin_client.get(reverse("admin:index")).content.decode()
     sessions = reverse("admin:realtime_realtimesession_changelist")
-    assert URL in admin_client.get(sessions).content.decode()
+    assert str(URL) in admin_client.get(sessions).content.decode()
 
 
 def test_others_are_sent_to_the_login_or_refused(client: Client):
