@@ -7,6 +7,7 @@ Everything configurable comes from the environment, read here and only here:
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,12 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Times to the second, with their zone (gateway_project/formats/).
+FORMAT_MODULE_PATH = ["gateway_project.formats"]
+
 STATIC_URL = "static/"
+# The gateway's own assets (the favicon), beside the installed apps'.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 # Only for `collectstatic` (e.g. to serve assets from a CDN). The gateway serves
 # the admin's assets straight from the installed apps, so a styled admin needs
 # no collectstatic step.
@@ -184,11 +190,24 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOG_LEVEL = env.get_str("GATEWAY_LOG_LEVEL", "INFO").upper()
+# plain: `time level logger message`; json: one JSON object a line, with the
+# session id as a field (realtime/logformat.py). Servers' lines too.
+GATEWAY_LOG_FORMAT = env.get_str("GATEWAY_LOG_FORMAT", "plain").strip().lower()
+if GATEWAY_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("GATEWAY_LOG_FORMAT must be plain or json.")
+if GATEWAY_LOG_FORMAT == "json":
+    # Python's warnings (a library's deprecation, say) as log lines too, so
+    # that every line of output is a JSON object.
+    logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "realtime.logformat.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "realtime.logformat.GatewayJsonFormatter"},
     },
     # Servers' own lines too (Daphne's, uvicorn's under rungateway, websockets'
     # handshake headers at debug) pass this handler: keys are masked in each.
@@ -196,7 +215,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": GATEWAY_LOG_FORMAT,
             "filters": ["credentials"],
         }
     },
@@ -295,6 +314,12 @@ GATEWAY_KEY_CACHE_SECONDS = env.get_number("GATEWAY_KEY_CACHE_SECONDS", 2.0)
 GATEWAY_CHECKPOINT_SECONDS = env.get_number(
     "GATEWAY_CHECKPOINT_SECONDS", 30.0, minimum=0.05
 )
+# A live session of a key (or team) with budgets re-reads what the key's and
+# team's other sessions spent this often, and writes its own usage as often
+# when it changed, so that sessions on every process see each other's spend.
+GATEWAY_BUDGET_REFRESH_SECONDS = env.get_number(
+    "GATEWAY_BUDGET_REFRESH_SECONDS", 2.0, minimum=0.05
+)
 # Names this process on its session rows; a restarted process with the same
 # name marks the rows its previous life left active as interrupted.
 # Default: host:port under rungateway, host:pid otherwise.
@@ -313,6 +338,10 @@ GATEWAY_SLOW_CLIENT_SECONDS = env.get_number("GATEWAY_SLOW_CLIENT_SECONDS", 10.0
 GATEWAY_FINAL_USAGE_SECONDS = min(
     env.get_number("GATEWAY_FINAL_USAGE_SECONDS", 2.0), 5.0
 )
+# `manage.py prune_sessions` (from cron) deletes rows older than this many days
+# by default; unset: the command needs --older-than.
+_retention_days = env.get_number("GATEWAY_SESSION_RETENTION_DAYS", 0, minimum=0)
+GATEWAY_SESSION_RETENTION_DAYS = int(_retention_days) or None
 # On SIGTERM, how long rungateway waits for live sessions to close and finalise.
 GATEWAY_DRAIN_SECONDS = env.get_number("GATEWAY_DRAIN_SECONDS", 10.0, minimum=0)
 GATEWAY_ALLOWED_ORIGINS = env.get_list("GATEWAY_ALLOWED_ORIGINS", "*")

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils import timezone
+from django.urls import URLPattern, path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from keys import services
 from keys.forms import ProviderForm, TeamForm, VirtualKeyForm
 from keys.ledger import Owner, ledgers
 from keys.models import BUDGET_FIELDS, EphemeralToken, Provider, Team, VirtualKey
+from keys.sessions import session_directory
 from keys.values import NO_USAGE_TO_DATE, Spend, UsageToDate
+
+
+def _when(moment: datetime.datetime | None) -> str:
+    """A time as the admin shows it, its day and its time each kept whole."""
+    if moment is None:
+        return "-"
+    day, _, time = formats.localize(timezone.localtime(moment)).partition(" ")
+    nowrap = '<span style="white-space: nowrap;">{}</span>'
+    return format_html(f"{nowrap} {nowrap}", day, time)
+
 
 # Where save_model leaves a new key's token for response_add (one request).
 _ISSUED_TOKEN = "_issued_virtual_key_token"
@@ -179,18 +193,16 @@ class KeyStatusFilter(admin.SimpleListFilter):
 class VirtualKeyAdmin(UsageColumns, admin.ModelAdmin):
     usage_owner = "key"
     form = VirtualKeyForm
+    # What fits a 1280 px screen beside the filters; the rest is on the key's page.
     list_display = [
         "name",
-        "provider",
         "team",
         "masked_key",
         "status",
-        "models",
-        "limits",
-        "expires_at",
+        "expires",
         "used_today",
-        "used_this_month",
-        "last_used_at",
+        "last_used",
+        "sessions_link",
     ]
     list_filter = [KeyStatusFilter, "provider", "team"]
     list_select_related = ["provider", "team"]
@@ -205,6 +217,7 @@ class VirtualKeyAdmin(UsageColumns, admin.ModelAdmin):
         "revoked_at",
         "used_today",
         "used_this_month",
+        "sessions_link",
     ]
     actions = ["revoke_selected"]
 
@@ -283,15 +296,91 @@ class VirtualKeyAdmin(UsageColumns, admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description="Revoke selected keys (closes their live sessions)")
+    # Times in the list as everywhere (to the second, with their zone), in cells
+    # that may wrap: Django keeps a date column on one line.
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, key: VirtualKey) -> str:
+        return _when(key.expires_at)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, key: VirtualKey) -> str:
+        return _when(key.last_used_at)
+
+    @admin.display(description="sessions")
+    def sessions_link(self, key: VirtualKey) -> str:
+        url = session_directory.sessions_url(key.pk) if key.pk else ""
+        return format_html('<a href="{}">sessions</a>', url) if url else "-"
+
+    # --- revoking: a button on the key's page and a bulk action, both confirmed --
+
+    def get_urls(self) -> list[URLPattern]:
+        revoke = path(
+            "<path:object_id>/revoke/",
+            self.admin_site.admin_view(self.revoke_view),
+            name="keys_virtualkey_revoke",
+        )
+        return [revoke, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(
+            request,
+            object_id,
+            form_url,
+            {
+                **(extra_context or {}),
+                "may_revoke": self.has_change_permission(request),
+                "sessions_url": session_directory.sessions_url(int(object_id))
+                if object_id.isdigit()
+                else "",
+            },
+        )
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The Revoke button: a page saying what it will close, then POST."""
+        key = self.get_object(request, object_id)
+        if key is None:
+            raise Http404("No such virtual key.")
+        if not self.has_change_permission(request, key):
+            raise PermissionDenied
+        if request.method == "POST":
+            self._revoke(request, [key])
+            return HttpResponseRedirect(
+                reverse("admin:keys_virtualkey_change", args=[key.pk])
+            )
+        return self._confirm_revoke(request, [key], action=None)
+
+    @admin.action(
+        description="Revoke selected keys (closes their live sessions)",
+        permissions=["change"],
+    )
     def revoke_selected(
         self, request: HttpRequest, queryset: QuerySet[VirtualKey]
-    ) -> None:
-        count = 0
-        for key in queryset:
+    ) -> HttpResponse | None:
+        if request.POST.get("post") == "yes":
+            self._revoke(request, list(queryset))
+            return None  # back to the change list
+        return self._confirm_revoke(request, list(queryset), action="revoke_selected")
+
+    def _revoke(self, request: HttpRequest, keys: list[VirtualKey]) -> None:
+        for key in keys:
             services.virtual_key_revoke(key=key)
-            count += 1
-        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
+
+    def _confirm_revoke(
+        self, request: HttpRequest, keys: list[VirtualKey], *, action: str | None
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Revoke virtual keys?" if len(keys) > 1 else "Revoke this key?",
+            "keys": keys,
+            "live_sessions": session_directory.live_sessions([k.pk for k in keys]),
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, "admin/keys/virtualkey/revoke_confirmation.html", context
+        )
 
 
 @admin.register(EphemeralToken)

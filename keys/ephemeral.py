@@ -28,10 +28,11 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.utils import timezone
 
 from keys import exceptions, tokens
-from keys.models import EphemeralToken
+from keys.models import EphemeralToken, VirtualKey
 from keys.services import virtual_key_resolve
 from keys.values import KeyIdentity, ResolvedCredential, SessionBinding
 
@@ -112,6 +113,43 @@ def ephemeral_token_create(
         model=model,
         session=session,
     )
+
+
+def ephemeral_token_create_for_key(
+    *,
+    key: VirtualKey,
+    actor_id: int,
+    model: str = "",
+    session: dict[str, Any] | None = None,
+    seconds: int = DEFAULT_SECONDS,
+) -> MintedToken:
+    """Mint a token for the key row `key` on a staff member's authority.
+
+    For the admin's playground: virtual keys are stored as digests, so the
+    server cannot present the key itself; the staff member (`actor_id`, a
+    user's id, whom the caller has authorized) stands in for it. The key's own
+    checks apply as for a presented key (`virtual_key_resolve`): KeyRevoked,
+    KeyExpired, KeyNotYetValid, CredentialStale, and ModelNotAllowed for a
+    model off its list; ValueError as in `ephemeral_token_create`. Each token
+    minted is recorded in the key's admin history (a LogEntry by the actor) and
+    in the log, by prefix only.
+    """
+    resolved = virtual_key_resolve(key=key, model=model or None)
+    assert resolved.key is not None  # a virtual key's, never passthrough
+    minted = ephemeral_token_create(
+        identity=resolved.key, model=model, session=session, seconds=seconds
+    )
+    message = f"Minted short-lived token {minted.prefix}… ({seconds} s"
+    message += f", model {model})" if model else ")"
+    LogEntry.objects.log_actions(
+        user_id=actor_id,
+        queryset=[key],
+        action_flag=CHANGE,
+        change_message=message,
+        single_object=True,
+    )
+    logger.info("user %s minted token %s for key %s", actor_id, minted.prefix, key.name)
+    return minted
 
 
 def ephemeral_token_authenticate(*, token: str) -> ResolvedCredential:

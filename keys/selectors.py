@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from keys import exceptions, tokens
-from keys.models import Provider, Team, VirtualKey
-from keys.values import KeyIdentity, ProviderTarget
+from keys.models import Budgets, Provider, Team, VirtualKey
+from keys.values import NO_BUDGETS, BudgetLimits, KeyIdentity, ProviderTarget
 
 REVOCATION_EVENT = "virtual_key.revoked"
 
@@ -42,6 +46,18 @@ def key_identity(key: VirtualKey) -> KeyIdentity:
         idle_timeout_seconds=key.idle_timeout_seconds,
         team_id=key.team_id,
         team_name=key.team.name if key.team is not None else "",
+        budgets=budget_limits(key),
+        team_budgets=budget_limits(key.team) if key.team is not None else NO_BUDGETS,
+    )
+
+
+def budget_limits(owner: Budgets) -> BudgetLimits:
+    """A key's or a team's budgets as a value."""
+    return BudgetLimits(
+        usd_day=owner.budget_usd_day,
+        usd_month=owner.budget_usd_month,
+        tokens_day=owner.budget_tokens_day,
+        tokens_month=owner.budget_tokens_month,
     )
 
 
@@ -61,14 +77,30 @@ def virtual_key_get(*, name: str) -> VirtualKey:
         raise exceptions.KeyNotFound(f"no virtual key named {name!r}") from None
 
 
+def virtual_key_by_id(*, key_id: int) -> VirtualKey:
+    """The virtual key with this id, or exceptions.KeyNotFound."""
+    keys = VirtualKey.objects.select_related("provider", "team")
+    row = keys.filter(pk=key_id).first()
+    if row is None:
+        raise exceptions.KeyNotFound("no such virtual key")
+    return row
+
+
+# The key's columns that say whether it may still be used; a caller reading
+# another row may join them in (`virtual_key__<field>`) and ask `key_refusal`.
+KEY_REFUSAL_FIELDS = ("revoked_at", "expires_at", "not_before")
+
+
 def virtual_key_refusal(*, key_id: int) -> exceptions.KeyRefused | None:
     """Why a key may no longer be used (revoked, expired, not yet valid,
     deleted), or None."""
-    row = (
-        VirtualKey.objects.filter(pk=key_id)
-        .values_list("revoked_at", "expires_at", "not_before")
-        .first()
-    )
+    row = VirtualKey.objects.filter(pk=key_id).values_list(*KEY_REFUSAL_FIELDS).first()
+    return key_refusal(row)
+
+
+def key_refusal(row: Sequence[Any] | None) -> exceptions.KeyRefused | None:
+    """Why a key may no longer be used, from its KEY_REFUSAL_FIELDS in order
+    (None: the key is gone), or None. No database access."""
     if row is None:
         return exceptions.KeyRevoked("the virtual key was deleted")
     revoked_at, expires_at, not_before = row
@@ -96,3 +128,19 @@ def team_get(*, name: str) -> Team:
 def looks_like_virtual_key(value: str) -> bool:
     """True when `value` has the shape of a virtual key (no lookup)."""
     return tokens.looks_like_token(value)
+
+
+def virtual_keys_usable() -> QuerySet[VirtualKey]:
+    """Keys that are neither revoked nor expired, by name, with their provider."""
+    now = timezone.now()
+    return (
+        VirtualKey.objects.select_related("provider")
+        .filter(revoked_at__isnull=True)
+        .exclude(expires_at__lte=now)
+        .order_by("name")
+    )
+
+
+def providers_list() -> QuerySet[Provider]:
+    """Every provider, by slug."""
+    return Provider.objects.order_by("slug")

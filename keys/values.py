@@ -44,6 +44,30 @@ class ProviderTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetLimits:
+    """What a key or a team may spend per UTC day and month (None: no budget);
+    enforced by the gateway's sessions (realtime.budgets)."""
+
+    usd_day: Decimal | None = None
+    usd_month: Decimal | None = None
+    tokens_day: int | None = None
+    tokens_month: int | None = None
+
+    @property
+    def is_set(self) -> bool:
+        """True when any of the four budgets is set."""
+        return not (
+            self.usd_day is None
+            and self.usd_month is None
+            and self.tokens_day is None
+            and self.tokens_month is None
+        )
+
+
+NO_BUDGETS = BudgetLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class KeyIdentity:
     """Who a virtual key is, without its credential (for refused attempts)."""
 
@@ -62,6 +86,10 @@ class KeyIdentity:
     idle_timeout_seconds: int | None = None
     team_id: int | None = None
     team_name: str = ""
+    # Enforced at the handshake and by the session as usage arrives
+    # (realtime.budgets); the team's are shared by all of its keys.
+    budgets: BudgetLimits = NO_BUDGETS
+    team_budgets: BudgetLimits = NO_BUDGETS
 
 
 @dataclass(frozen=True, slots=True)

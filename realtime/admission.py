@@ -1,7 +1,8 @@
 """Admission: may this handshake become a session, and with which upstream?
 
 In order: the failed-handshake throttle, the key (from the process's cache of
-recent authorizations, else the database), the provider's target, then the
+recent authorizations, else the database), the spend of a key under a budget
+(`realtime.budgets`), the provider's target, then the
 session's row and the upstream handshake, which run together since each takes a
 round trip, then a short-lived token's configuration, sent upstream before the
 client is accepted (`realtime.bindings`), and, for a key with an allow-list
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -33,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 
 from keys import exceptions as key_errors
 from keys import upstreams
-from realtime import bindings, services
+from realtime import bindings, budgets, services
 from realtime.addresses import throttle_key
 from realtime.credentials import Handshake
 from realtime.endings import Ending
@@ -41,6 +43,7 @@ from realtime.exceptions import (
     AccessDenied,
     AuthenticationFailed,
     BadRequest,
+    BudgetExceeded,
     GatewayError,
     LimitExceeded,
     ServiceUnavailable,
@@ -83,6 +86,8 @@ class Session:
     # Upstream frames read before the client was accepted (`_await_model`),
     # as the client is to get them; the bridge sends them first.
     early_frames: list[str | bytes] = field(default_factory=list)
+    # The key's and its team's budgets, for a key under any (None: none).
+    budget: budgets.SessionBudget | None = None
 
 
 class Refused(Exception):
@@ -124,12 +129,12 @@ def failures_counted(error: GatewayError) -> int:
     """How many of a refused handshake's buckets the refusal counts in.
 
     An unknown or missing key counts against the address; a known key that is
-    refused (revoked, expired, a model outside its list, over its limit)
-    against the address and the key, so hammering one key slows down too.
+    refused (revoked, expired, a model outside its list, over its limit or its
+    budget) against the address and the key, so hammering one key slows down too.
     """
     if isinstance(error, AuthenticationFailed | BadRequest):
         return 1
-    if isinstance(error, AccessDenied) or (
+    if isinstance(error, AccessDenied | BudgetExceeded) or (
         isinstance(error, LimitExceeded) and error.code != TOO_MANY_FAILURES
     ):
         return 2
@@ -182,6 +187,8 @@ async def _admit(
     if resolved.key is not None:
         session.max_seconds = resolved.key.max_session_seconds
         session.idle_seconds = resolved.key.idle_timeout_seconds
+    if budgets.applies(resolved.key):
+        session.budget = await _open_budget(authorized, client_address, state)
     try:
         target, session.provider = prepare(authorized, handshake, log=log)
         opening = bindings.binding_frames(authorized.resolved, log=log)
@@ -240,6 +247,29 @@ async def authorize(
     if token:
         state.key_cache.put(token, authorized.resolved)
     return authorized
+
+
+async def _open_budget(
+    authorized: services.Authorized, client_address: str, state: ProcessState
+) -> budgets.SessionBudget:
+    """The session's budget; Refused when one is reached (a rejected row)."""
+    key = authorized.resolved.key
+    assert key is not None
+    try:
+        return await database_sync_to_async(budgets.session_budget)(
+            identity=key,
+            kind=authorized.resolved.provider.kind,
+            model=authorized.model or "",
+            client_address=client_address,
+            instance=state.instance,
+        )
+    except BudgetExceeded as exc:
+        # Its next handshake re-reads the key, so a raised budget applies at once.
+        state.key_cache.forget(key.key_id)
+        raise Refused(exc) from None
+    except DatabaseError:
+        logger.exception("cannot read the key's spend: database error")
+        raise Refused(keys_unavailable()) from None
 
 
 def prepare(
@@ -315,9 +345,11 @@ async def _start_and_dial(
         await _start_row(session, authorized)
     elif not passthrough:
         row = asyncio.create_task(_start_row(session, authorized))
+    dialling = time.monotonic()
     try:
         upstream = await open_upstream(target, upstream_options())
     except GatewayError as exc:
+        _dialled(session, state, dialling, ok=False)
         if passthrough and exc.code == "upstream_auth_failed":
             state.throttle.failed(client_address)
             raise Refused(exc) from None
@@ -333,6 +365,7 @@ async def _start_and_dial(
             row.cancel()
             await asyncio.gather(row, return_exceptions=True)
         raise
+    _dialled(session, state, dialling, ok=True)
     try:
         if row is not None:
             await row
@@ -342,6 +375,12 @@ async def _start_and_dial(
         upstream.transport.abort()  # never bridge a session that is not logged
         raise
     return upstream
+
+
+def _dialled(session: Session, state: ProcessState, since: float, *, ok: bool) -> None:
+    state.metrics.upstream_dialled(
+        provider=session.provider_slug, seconds=time.monotonic() - since, ok=ok
+    )
 
 
 async def _await_model(session: Session) -> None:

@@ -10,7 +10,11 @@ class RealtimeConfig(AppConfig):
     def ready(self) -> None:
         from keys.kinds import provider_kinds
         from keys.ledger import ledgers
+        from keys.sessions import session_directory
         from realtime import checks  # noqa: F401  (registers the system checks)
+
+        # (also registers the live sessions' admin)
+        from realtime.live_admin import AdminSessionDirectory
         from realtime.providers import AdapterKinds
         from realtime.selectors import SessionLedger
 
@@ -18,3 +22,5 @@ class RealtimeConfig(AppConfig):
         # and shows keys' and teams' usage from the session log the same way.
         provider_kinds.register(AdapterKinds())
         ledgers.register(SessionLedger())
+        # ... and a key's live sessions and a link to its session log.
+        session_directory.register(AdminSessionDirectory())

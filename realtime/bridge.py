@@ -4,36 +4,42 @@ Client frames arrive through the consumer, one handler at a time, and go
 upstream in `forward_client_frame` (the hot path: a size check, the provider's
 hook only when it inspects client frames, a bounded send). Upstream frames go to
 the client from the pump task. Beside the pump, a watcher times the key's
-session limits (`realtime.deadlines`), re-checks the key and checkpoints the
-counters, and the process's revocation hub wakes the session
-when its key is revoked. `run` owns those tasks and returns the `Ending` of
+session limits (`realtime.deadlines`), re-checks the row (an operator's
+terminate) and the key, checkpoints the counters and, for a session under a
+budget, refreshes what the key's other sessions spent (`realtime.budgets`), and
+the process's revocation hub wakes the session when its key is revoked or an
+operator terminates it. `run` owns those tasks and returns the `Ending` of
 whichever finishes first, after stopping the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import Error as DatabaseError
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from keys import selectors as key_selectors
-from realtime import endings
+from keys.selectors import revocation_group
+from realtime import endings, selectors
 from realtime.admission import Session
+from realtime.budgets import SessionBudget
 from realtime.client import Send
 from realtime.deadlines import SessionClock
 from realtime.endings import Ending
 from realtime.exceptions import (
+    BudgetExceeded,
     GatewayError,
     MessageTooLarge,
     SlowClient,
     UpstreamTimeout,
 )
 from realtime.models import SessionStatus
-from realtime.revocations import RevocationHub
+from realtime.revocations import RevocationHub, termination_group
 from realtime.state import ProcessState
 from realtime.usage import text_size
 
@@ -118,25 +124,28 @@ class Bridge:
 
     async def run(self) -> Ending:
         """Run the pump and the watchers; the ending of the first to finish."""
-        key_id = self.session.key_id
-        hub, revoked = await self._watch_revocation()
+        hub, announced, groups = await self._watch_announcements()
         tasks = [
             asyncio.create_task(self._pump_upstream()),
             asyncio.create_task(self._watch_session()),
         ]
+        waits: list[asyncio.Future] = [*tasks, *([announced] if announced else [])]
         try:
             done, _ = await asyncio.wait(
-                [*tasks, *([revoked] if revoked else [])],
+                waits,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if hub is not None and revoked is not None and key_id is not None:
-                await hub.unwatch(key_id, revoked)
+            if hub is not None and announced is not None:
+                await hub.unwatch(announced, *groups)
         finished = next((task for task in tasks if task in done), None)
         if finished is None:
+            assert announced is not None
+            if announced.result() == termination_group(self.session.id):
+                return self._terminated()
             return self._key_refused("the virtual key was revoked", "key_revoked")
         try:
             return finished.result()
@@ -144,44 +153,41 @@ class Bridge:
             self.session.log.exception("bridge fault")
             return endings.gateway_fault()
 
-    async def _watch_revocation(
+    async def _watch_announcements(
         self,
-    ) -> tuple[RevocationHub | None, asyncio.Future | None]:
-        """Have the process's hub tell this session when its key is revoked."""
-        key_id = self.session.key_id
-        if self._layer is None or key_id is None:
-            return None, None
+    ) -> tuple[RevocationHub | None, asyncio.Future[str] | None, tuple[str, ...]]:
+        """Have the process's hub tell this session when its key is revoked or
+        an operator terminates it."""
+        session = self.session
+        if self._layer is None:
+            return None, None, ()
+        groups: tuple[str, ...] = (termination_group(session.id),)
+        if session.key_id is not None:
+            groups += (revocation_group(session.key_id),)
         try:
             hub = self._state.revocation_hub(self._layer)
-            return hub, await hub.watch(key_id)
+            return hub, await hub.watch(*groups), groups
         except Exception:  # the layer is optional: the watcher re-checks anyway
-            self.session.log.warning("channel layer unavailable for revocations")
-            return None, None
+            session.log.warning("channel layer unavailable for revocations")
+            return None, None, ()
 
     async def _pump_upstream(self) -> Ending:
-        """Forward upstream frames to the client until the upstream closes."""
+        """Forward upstream frames to the client until the upstream closes (or,
+        for a session under a budget, a frame's usage reaches it)."""
         session = self.session
         upstream = session.upstream
         assert upstream is not None
         send = self._send
-        meter = session.meter
-        upstream_text = session.provider.upstream_text
-        upstream_bytes = session.provider.upstream_bytes
         try:
             for early in session.early_frames:  # read before the client was in
                 key = "text" if isinstance(early, str) else "bytes"
                 await send({"type": "websocket.send", key: early})
-            async for data in upstream:
-                if isinstance(data, str):
-                    meter.messages_from_upstream += 1
-                    meter.bytes_from_upstream += text_size(data)
-                    await send({"type": "websocket.send", "text": upstream_text(data)})
-                else:
-                    meter.messages_from_upstream += 1
-                    meter.bytes_from_upstream += len(data)
-                    await send(
-                        {"type": "websocket.send", "bytes": upstream_bytes(data)}
-                    )
+            if session.budget is None:
+                await self._relay(upstream)
+            else:
+                over = await self._relay_under_budget(upstream, session.budget)
+                if over is not None:
+                    return over
         except ConnectionClosed:
             pass
         except GatewayError as exc:  # a reported model outside the allow-list
@@ -199,6 +205,51 @@ class Bridge:
             sent_code=sent.code if sent is not None else None,
             max_bytes=self._max_bytes,
         )
+
+    async def _relay(self, upstream: ClientConnection) -> None:
+        """The pump's loop: each upstream frame through the provider to the client."""
+        send = self._send
+        meter = self.session.meter
+        upstream_text = self.session.provider.upstream_text
+        upstream_bytes = self.session.provider.upstream_bytes
+        async for data in upstream:
+            if isinstance(data, str):
+                meter.messages_from_upstream += 1
+                meter.bytes_from_upstream += text_size(data)
+                await send({"type": "websocket.send", "text": upstream_text(data)})
+            else:
+                meter.messages_from_upstream += 1
+                meter.bytes_from_upstream += len(data)
+                await send({"type": "websocket.send", "bytes": upstream_bytes(data)})
+
+    async def _relay_under_budget(
+        self, upstream: ClientConnection, budget: SessionBudget
+    ) -> Ending | None:
+        """`_relay` for a session under a budget: after a frame that changed the
+        provider's usage has been sent, the budget is checked (no I/O; see
+        realtime.budgets), and a budget reached ends the session. A separate
+        loop, so that sessions without a budget pay nothing for budgets."""
+        send = self._send
+        meter = self.session.meter
+        provider = self.session.provider
+        upstream_text = provider.upstream_text
+        upstream_bytes = provider.upstream_bytes
+        usage = provider.usage
+        async for data in upstream:
+            if isinstance(data, str):
+                meter.messages_from_upstream += 1
+                meter.bytes_from_upstream += text_size(data)
+                await send({"type": "websocket.send", "text": upstream_text(data)})
+            else:
+                meter.messages_from_upstream += 1
+                meter.bytes_from_upstream += len(data)
+                await send({"type": "websocket.send", "bytes": upstream_bytes(data)})
+            if provider.usage is not usage:  # usage is immutable: a new report
+                usage = provider.usage
+                refusal = budget.check(usage)
+                if refusal is not None:
+                    return self._over_budget(refusal)
+        return None
 
     async def settle_usage(self, *, timeout: float) -> None:
         """After the pumps stop: if the provider is at work it bills (a response
@@ -236,8 +287,9 @@ class Bridge:
             pass  # the upstream is gone, or reports a model the key may not use
 
     async def _watch_session(self) -> Ending:
-        """Time the session's limits, re-check the key and checkpoint the
-        counters, every so often."""
+        """Time the session's limits, re-check the row (terminated?) and the
+        key, checkpoint the counters and keep a budgeted session's view of its
+        spend, every so often."""
         session = self.session
         meter = session.meter
         loop = asyncio.get_running_loop()
@@ -251,11 +303,14 @@ class Bridge:
         )
         # Jitter the first check so sessions opened together do not query together.
         next_recheck = loop.time() + recheck * random.uniform(0.5, 1.0)
-        if session.key_id is None:
-            next_recheck = float("inf")
         next_checkpoint = loop.time() + checkpoint
+        budget = session.budget
+        refresh = settings.GATEWAY_BUDGET_REFRESH_SECONDS
+        next_refresh = math.inf
+        if budget is not None:
+            next_refresh = loop.time() + refresh * random.uniform(0.5, 1.0)
         while True:
-            wake = min(next_recheck, next_checkpoint, clock.next_check())
+            wake = min(next_recheck, next_checkpoint, next_refresh, clock.next_check())
             await asyncio.sleep(max(0.0, wake - loop.time()))
             now = loop.time()
             frames = meter.messages_from_client + meter.messages_from_upstream
@@ -267,21 +322,62 @@ class Bridge:
             try:
                 if now >= next_recheck:
                     next_recheck = now + recheck
-                    refusal = await database_sync_to_async(
-                        key_selectors.virtual_key_refusal
-                    )(key_id=session.key_id)
+                    check = await database_sync_to_async(selectors.session_check)(
+                        session_id=session.id, key_id=session.key_id
+                    )
+                    if check.terminated:
+                        return self._terminated()
+                    refusal = check.key_refusal
                     if refusal is not None:
                         if session.key_id is not None:
                             self._state.key_cache.forget(session.key_id)
                         return self._key_refused(str(refusal), refusal.code)
+                if budget is not None and now >= next_refresh:
+                    next_refresh = now + refresh
+                    over = await self._account(budget)
+                    if over is not None:
+                        return over
                 if now >= next_checkpoint:
                     next_checkpoint = now + checkpoint
-                    await session.record.checkpoint(session.meter, session.provider)
+                    await self._checkpoint()
             except DatabaseError:
                 # The session goes on; its counters stay in memory until it ends.
                 session.log.warning(
                     "database unavailable for housekeeping", exc_info=True
                 )
+
+    async def _checkpoint(self) -> None:
+        """Write the session's counters, with its cost for a session under a
+        budget (which the key's other sessions count)."""
+        session = self.session
+        budget, usage = session.budget, session.provider.usage
+        cost = budget.cost(usage) if budget is not None else None
+        await session.record.checkpoint(session.meter, session.provider, cost_usd=cost)
+        if budget is not None:
+            budget.written = usage
+
+    async def _account(self, budget: SessionBudget) -> Ending | None:
+        """For a session under a budget, every refresh period: write its usage
+        if it changed (so the key's other sessions, on any process, see it),
+        read what those spent, and end it if the budget is reached."""
+        session = self.session
+        # The price first (a model named in-band is known by now), then the
+        # row, which then carries the cost.
+        await database_sync_to_async(budget.refresh)(
+            model=session.provider.model, excluding=session.id
+        )
+        if session.provider.usage is not budget.written:
+            await self._checkpoint()
+        refusal = budget.check(session.provider.usage)
+        return None if refusal is None else self._over_budget(refusal)
+
+    def _over_budget(self, refusal: BudgetExceeded) -> Ending:
+        self.session.log.info("closing: %s", refusal.code)
+        return Ending.by_gateway(refusal, status=SessionStatus.FINISHED)
+
+    def _terminated(self) -> Ending:
+        self.session.log.info("closing: terminated by an operator")
+        return endings.terminated()
 
     def _key_refused(self, message: str, code: str) -> Ending:
         self.session.log.info("closing: %s", code)

@@ -51,7 +51,7 @@ from realtime.admission import (
     keys_unavailable,
     throttle_buckets,
 )
-from realtime.credentials import parse_handshake
+from realtime.credentials import check_model_name, parse_handshake
 from realtime.exceptions import (
     AccessDenied,
     AuthenticationFailed,
@@ -60,7 +60,6 @@ from realtime.exceptions import (
     LimitExceeded,
 )
 from realtime.providers import adapter_for, key_places
-from realtime.services import check_model_name
 from realtime.state import process_state
 
 logger = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ NORMAL = 1000
 GOING_AWAY = 4001  # the scheme's 1001: the gateway is shutting down
 BAD_REQUEST = 4400  # the handshake lacks what the provider needs
 UNAUTHORIZED = 4401  # missing, unknown or malformed key
+PAYMENT_REQUIRED = 4402  # a budget of the key or its team is used up
 FORBIDDEN = 4403  # revoked or expired key, model outside the allow-list
 TIMED_OUT = 4408  # the key's maximum session duration or idle timeout
 MESSAGE_TOO_LARGE = 4413  # a frame over GATEWAY_MAX_MESSAGE_BYTES, either leg

@@ -110,7 +110,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         self._session = session
         await self._client.accept()
-        self._state.metrics.session_started(provider=session.provider_slug)
+        self._state.metrics.session_started(
+            session_id=session.id,
+            provider=session.provider_slug,
+            provider_kind=session.record.provider_kind,
+            model=session.provider.model,
+            meter=session.meter,
+            reports=session.provider,
+        )
         session.log.info(
             "bridging to %s model=%s",
             session.provider_slug,
@@ -197,12 +204,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         await session.record.finish(ending, session.meter, session.provider)
         self._state.metrics.session_ended(
+            session_id=session.id,
             provider=session.provider_slug,
+            provider_kind=session.record.provider_kind,
+            model=session.provider.model,
             status=ending.status,
+            end_reason=ending.end_reason,
             meter=session.meter,
             usage=session.provider.usage,
-            bridged=self._bridge is not None,
-            end_reason=ending.end_reason,
         )
         session.log.info(
             "ended %s code=%s in=%d out=%d tokens=%d",

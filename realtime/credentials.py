@@ -27,9 +27,12 @@ convention `openai-insecure-api-key.K` is accepted for every provider.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
+
+from realtime.exceptions import BadRequest
 
 _VIRTUAL_KEY_HEADER = b"x-portkey-virtual-key"
 _API_KEY_HEADER = b"x-portkey-api-key"
@@ -233,3 +236,17 @@ def parse_handshake(
         selected_subprotocol=selected,
         dialect=dialect,
     )
+
+
+# What a model (or deployment, voice, agent) name may look like before it is
+# checked, logged or stored: providers' names are short and plain.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
+
+
+def check_model_name(name: str) -> None:
+    """BadRequest unless `name` is empty or a plausible model name."""
+    if name and not _MODEL_NAME.fullmatch(name):
+        raise BadRequest(
+            "The model name is not valid: at most 200 letters, digits and ._:/@+-.",
+            code="invalid_model",
+        )

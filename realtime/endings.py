@@ -159,6 +159,15 @@ def idle_timeout(idle_seconds: float) -> Ending:
     return Ending.by_gateway(error, status=SessionStatus.FINISHED)
 
 
+TERMINATED = "session_terminated"
+
+
+def terminated() -> Ending:
+    """An operator terminated the session (the admin or `terminate_session`)."""
+    error = AccessDenied("An administrator terminated the session.", code=TERMINATED)
+    return Ending.by_gateway(error, status=SessionStatus.FINISHED)
+
+
 def gateway_fault() -> Ending:
     """A bug or fault in the gateway ended the session."""
     error = GatewayError("The gateway failed; the session was closed.")

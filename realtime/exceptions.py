@@ -4,6 +4,7 @@
 GatewayError                      4500   500  server_error
  +-- BadRequest                   4400   400  invalid_request_error
  +-- AuthenticationFailed         4401   401  invalid_request_error
+ +-- BudgetExceeded               4402   402  invalid_request_error
  +-- AccessDenied                 4403   403  invalid_request_error
  +-- SessionTimedOut              4408   408  invalid_request_error
  +-- LimitExceeded                4429   429  invalid_request_error
@@ -92,6 +93,20 @@ class AuthenticationFailed(GatewayError):
     http_status = 401
     error_type = "invalid_request_error"
     default_code = "invalid_api_key"
+
+
+class BudgetExceeded(GatewayError):
+    """A budget of the key or its team is used up for the current UTC day or
+    month (realtime.budgets). HTTP 402 Payment Required, as the gateway's own
+    status: OpenAI answers an exhausted quota with HTTP 429, type and code
+    `insufficient_quota` ("You exceeded your current quota", OpenAI's guide to
+    error codes), which clients take for a rate limit and retry; a budget does
+    not come back until its period resets, so it gets a status of its own."""
+
+    close_code = close_codes.PAYMENT_REQUIRED
+    http_status = 402
+    error_type = "invalid_request_error"
+    default_code = "budget_exceeded"
 
 
 class AccessDenied(GatewayError):

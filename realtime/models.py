@@ -52,6 +52,11 @@ class RealtimeSession(models.Model):
     started_at = models.DateTimeField("started", default=timezone.now)
     ended_at = models.DateTimeField("ended", null=True, blank=True)
     checkpointed_at = models.DateTimeField("last checkpoint", null=True, blank=True)
+    # Set by an operator's terminate (realtime.services.session_terminate): the
+    # session's own periodic check reads it if the channel layer's word is lost.
+    terminate_requested_at = models.DateTimeField(
+        "terminate requested", null=True, blank=True
+    )
     close_code = models.IntegerField("close code", null=True, blank=True)
     close_reason = models.CharField("close reason", max_length=255, blank=True)
     error = models.CharField("error", max_length=500, blank=True)
@@ -147,6 +152,16 @@ class RealtimeSession(models.Model):
         """How long the session lasted (so far, when still active)."""
         end = self.ended_at or (timezone.now() if self.status == "active" else None)
         return None if end is None else end - self.started_at
+
+
+class LiveSession(RealtimeSession):
+    """The sessions open right now, on every gateway process (see the admin)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "live session"
+        verbose_name_plural = "live sessions"
+        permissions = [("terminate_livesession", "Can terminate a live session")]
 
 
 def _usd(name: str) -> models.DecimalField:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
@@ -28,17 +29,19 @@ FINALISE_RETRIES = (0.5, 1.0, 2.0, None)
 
 
 class SessionLog(logging.LoggerAdapter):
-    """Prefixes every line with the session id; never given keys or payloads."""
+    """Puts the session id on every line (the record's `session`: a JSON field,
+    or the plain format's `[session ID]` prefix: `realtime.logformat`); never
+    given keys or payloads."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        extra = self.extra or {}
-        return f"[session {extra['session']}] {msg}", kwargs
+        kwargs["extra"] = {**(kwargs.get("extra") or {}), **(self.extra or {})}
+        return msg, kwargs
 
 
 def session_log(session_id: uuid.UUID | None) -> SessionLog:
     """The log of one session (`None`: a handshake that got no session)."""
-    name = str(session_id) if session_id is not None else "-"
-    return SessionLog(logging.getLogger("realtime.session"), {"session": name})
+    extra = {"session": str(session_id)} if session_id is not None else {}
+    return SessionLog(logging.getLogger("realtime.session"), extra)
 
 
 class SessionRecord:
@@ -70,13 +73,21 @@ class SessionRecord:
             instance=self.instance,
         )
 
-    async def checkpoint(self, meter: Meter, provider: ProviderSession) -> None:
-        """Write the live counters (the heartbeat); DatabaseError."""
+    async def checkpoint(
+        self,
+        meter: Meter,
+        provider: ProviderSession,
+        *,
+        cost_usd: Decimal | None = None,
+    ) -> None:
+        """Write the live counters (the heartbeat), and the cost so far when
+        given; DatabaseError."""
         await database_sync_to_async(services.session_checkpoint)(
             session_id=self.session_id,
             counters=meter.snapshot(),
             usage=provider.usage,
             model=provider.model,
+            cost_usd=cost_usd,
         )
 
     async def finish(

@@ -1,69 +1,100 @@
-"""One channel-layer listener per process for the revocation of live sessions' keys.
+"""One channel-layer listener per process for announcements to live sessions.
 
-A session registers its key here; the first session of a key joins the key's
-revocation group on the process's single channel, and an announcement wakes
-every local session of that key. Sessions never receive from the layer
+Two announcements end live sessions on whichever process runs them: a key's
+revocation (`keys.services.virtual_key_revoke`, to the key's group) and an
+operator's terminate of one session (`realtime.services.session_terminate`, to
+the session's group). A session registers its groups here; the first session of
+a group joins it on the process's single channel, and an announcement wakes
+every local session of that group. Sessions never receive from the layer
 themselves: a per-session receive costs a pending Redis read per idle session,
 and redis-py does not abandon a blocking read quickly when cancelled.
 
 The listener runs while any session is registered. If the layer fails (Redis
 down), it logs, backs off, and re-joins every group once the layer answers; the
-sessions' periodic key re-check covers the gap.
+sessions' periodic check of their row and key covers the gap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import defaultdict
 from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 
 from keys.selectors import REVOCATION_EVENT, revocation_group
 from realtime.keycache import KeyCache
 
 logger = logging.getLogger(__name__)
 
+TERMINATE_EVENT = "realtime_session.terminate"
 _GROUP_TIMEOUT = 2.0
 _MAX_BACKOFF = 30.0
 
 
+def termination_group(session_id: uuid.UUID) -> str:
+    """The channel-layer group a live session listens on for its terminate."""
+    return f"realtime-session.{session_id.hex}"
+
+
+def announce_termination(session_id: uuid.UUID) -> None:
+    """Tell every gateway process to close this session (best effort: the
+    session's periodic check reads the row's flag if this word is lost)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            termination_group(session_id),
+            {"type": TERMINATE_EVENT, "session_id": session_id.hex},
+        )
+    except Exception:  # the layer is optional, as for revocations
+        logger.warning(
+            "could not announce the termination of session %s over the channel "
+            "layer; it will notice at its next check",
+            session_id,
+            exc_info=True,
+        )
+
+
 class RevocationHub:
-    """Listens for key revocations on behalf of every session on one event loop."""
+    """Listens for revocations and terminations on behalf of every session on
+    one event loop."""
 
     def __init__(self, layer: Any, *, key_cache: KeyCache) -> None:
         self.layer = layer
         self._key_cache = key_cache
-        self._waiters: defaultdict[int, set[asyncio.Future]] = defaultdict(set)
+        self._waiters: defaultdict[str, set[asyncio.Future[str]]] = defaultdict(set)
         self._channel: str | None = None
         self._listener: asyncio.Task | None = None
 
-    async def watch(self, key_id: int) -> asyncio.Future:
-        """A future that completes when `key_id` is announced as revoked."""
-        revoked = asyncio.get_running_loop().create_future()
-        first = not self._waiters[key_id]
-        self._waiters[key_id].add(revoked)
+    async def watch(self, *groups: str) -> asyncio.Future[str]:
+        """A future that completes with the name of the first of `groups`
+        announced (`revocation_group`, `termination_group`)."""
+        announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        first = [group for group in groups if not self._waiters[group]]
+        for group in groups:
+            self._waiters[group].add(announced)
         await self._ensure_listening()
-        if first:
-            await self._join(key_id)
-        return revoked
+        await asyncio.gather(*(self._join(group) for group in first))
+        return announced
 
-    async def unwatch(self, key_id: int, revoked: asyncio.Future) -> None:
-        """Stop watching for one session; the last one out leaves the group."""
-        waiters = self._waiters.get(key_id)
-        if waiters is None:
-            return
-        waiters.discard(revoked)
-        if waiters:
-            return
-        del self._waiters[key_id]
-        if self._channel is not None:
-            try:
-                async with asyncio.timeout(_GROUP_TIMEOUT):
-                    await self.layer.group_discard(
-                        revocation_group(key_id), self._channel
-                    )
-            except Exception:  # best effort: group entries expire by themselves
-                logger.debug("could not leave a revocation group", exc_info=True)
+    async def unwatch(self, announced: asyncio.Future[str], *groups: str) -> None:
+        """Stop watching for one session; the last one out leaves each group."""
+        emptied = []
+        for group in groups:
+            waiters = self._waiters.get(group)
+            if waiters is None:
+                continue
+            waiters.discard(announced)
+            if not waiters:
+                del self._waiters[group]
+                emptied.append(group)
+        if self._channel is not None and emptied:
+            await asyncio.gather(*(self._leave(group) for group in emptied))
         if not self._waiters and self._listener is not None:
             listener, self._listener = self._listener, None
             # A cancelled receive() ends its channel (channels-redis pub/sub
@@ -73,6 +104,10 @@ class RevocationHub:
             listener.cancel()
             await asyncio.wait({listener}, timeout=_GROUP_TIMEOUT)
 
+    def watching(self, group: str) -> bool:
+        """True while a local session waits on `group` (for tests and probes)."""
+        return bool(self._waiters.get(group))
+
     async def _ensure_listening(self) -> None:
         if self._listener is not None:
             return
@@ -80,12 +115,19 @@ class RevocationHub:
             self._channel = await self.layer.new_channel()
         self._listener = asyncio.create_task(self._listen())
 
-    async def _join(self, key_id: int) -> None:
+    async def _join(self, group: str) -> None:
         try:
             async with asyncio.timeout(_GROUP_TIMEOUT):
-                await self.layer.group_add(revocation_group(key_id), self._channel)
+                await self.layer.group_add(group, self._channel)
         except Exception:  # the listener re-joins once the layer answers again
-            logger.warning("could not join a revocation group; will retry")
+            logger.warning("could not join a channel-layer group; will retry")
+
+    async def _leave(self, group: str) -> None:
+        try:
+            async with asyncio.timeout(_GROUP_TIMEOUT):
+                await self.layer.group_discard(group, self._channel)
+        except Exception:  # best effort: group entries expire by themselves
+            logger.debug("could not leave a channel-layer group", exc_info=True)
 
     async def _listen(self) -> None:
         backoff = 0.5
@@ -94,7 +136,7 @@ class RevocationHub:
                 message = await self.layer.receive(self._channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the layer is optional: sessions re-check keys too
+            except Exception:  # the layer is optional: sessions re-check too
                 logger.warning(
                     "channel layer unavailable; retrying in %.1f s",
                     backoff,
@@ -105,17 +147,26 @@ class RevocationHub:
                 await self._rejoin_all()
                 continue
             backoff = 0.5
-            if message.get("type") == REVOCATION_EVENT:
-                self._announce(message.get("key_id"))
+            self._announce(message)
 
     async def _rejoin_all(self) -> None:
-        for key_id in list(self._waiters):
-            await self._join(key_id)
+        await asyncio.gather(*(self._join(group) for group in list(self._waiters)))
 
-    def _announce(self, key_id: object) -> None:
-        if not isinstance(key_id, int):
+    def _announce(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == REVOCATION_EVENT:
+            key_id = message.get("key_id")
+            if not isinstance(key_id, int):
+                return
+            self._key_cache.forget(key_id)
+            group = revocation_group(key_id)
+        elif kind == TERMINATE_EVENT:
+            try:
+                group = termination_group(uuid.UUID(hex=message.get("session_id")))
+            except (TypeError, ValueError):
+                return
+        else:
             return
-        self._key_cache.forget(key_id)
-        for revoked in self._waiters.get(key_id, ()):
-            if not revoked.done():
-                revoked.set_result(None)
+        for announced in self._waiters.get(group, ()):
+            if not announced.done():
+                announced.set_result(group)

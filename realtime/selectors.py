@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,10 +13,13 @@ from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from keys import exceptions as key_errors
+from keys import selectors as key_selectors
 from keys.ledger import Owner
 from keys.models import Team, VirtualKey
 from keys.values import NO_USAGE_TO_DATE, Spend, UsageToDate
 from realtime.models import RealtimeSession, SessionStatus
+from realtime.sweeper import stale_before
 from realtime.usage import COUNTER_FIELDS
 
 # The tokens a session used, for usage to date and budgets: every token its
@@ -55,6 +59,52 @@ def sessions_list(
         sessions = sessions.filter(started_at__lt=until)
     sessions = sessions.order_by("-started_at")
     return sessions[:limit] if limit else sessions
+
+
+def live_sessions(
+    sessions: QuerySet[RealtimeSession] | None = None,
+) -> QuerySet[RealtimeSession]:
+    """Sessions open right now on any gateway process: active rows whose
+    heartbeat (the checkpoint) is fresh, newest first; of `sessions`, if given."""
+    fresh = stale_before()
+    sessions = RealtimeSession.objects.all() if sessions is None else sessions
+    return sessions.filter(
+        Q(checkpointed_at__gte=fresh)
+        | Q(checkpointed_at__isnull=True, started_at__gte=fresh),
+        status=SessionStatus.ACTIVE,
+    ).order_by("-started_at")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCheck:
+    """What a live session's periodic check found."""
+
+    terminated: bool  # an operator asked for it to end
+    key_refusal: key_errors.KeyRefused | None  # its key may no longer be used
+
+
+def session_check(*, session_id: uuid.UUID, key_id: int | None) -> SessionCheck:
+    """Must a live session end? One query: its row, with its key's columns."""
+    joined = [f"virtual_key__{name}" for name in key_selectors.KEY_REFUSAL_FIELDS]
+    row = (
+        RealtimeSession.objects.filter(pk=session_id)
+        .values_list("terminate_requested_at", "virtual_key_id", *joined)
+        .first()
+    )
+    if row is None:  # the row was deleted by hand: the key alone
+        refusal = (
+            None if key_id is None else key_selectors.virtual_key_refusal(key_id=key_id)
+        )
+        return SessionCheck(terminated=False, key_refusal=refusal)
+    terminate_requested_at, row_key_id, *key_columns = row
+    refusal = None
+    if key_id is not None:  # a deleted key leaves the row's key empty
+        refusal = key_selectors.key_refusal(
+            key_columns if row_key_id == key_id else None
+        )
+    return SessionCheck(
+        terminated=terminate_requested_at is not None, key_refusal=refusal
+    )
 
 
 def _iso(moment: datetime.datetime | None) -> str | None:
@@ -178,16 +228,20 @@ def usage_to_date(
     by: Owner,
     ids: Collection[int] | None = None,
     now: datetime.datetime | None = None,
+    excluding: uuid.UUID | None = None,
 ) -> dict[int, UsageToDate]:
     """What each key (or team) used today and this month, UTC, by id: its
     sessions (refused handshakes left out), their tokens (`TOKENS`) and cost,
     counted by the day each session started. One grouped query; owners that
-    used nothing are absent. `ids`: only these (None: every one)."""
+    used nothing are absent. `ids`: only these (None: every one);
+    `excluding`: leave this session out (a live session counting the others)."""
     day, month = utc_periods(now or timezone.now())
     column = _OWNER_COLUMN[by]
     sessions = RealtimeSession.objects.filter(started_at__gte=month).exclude(
         status=SessionStatus.REJECTED
     )
+    if excluding is not None:
+        sessions = sessions.exclude(pk=excluding)
     sessions = sessions.filter(**{f"{column}__isnull": False})
     if ids is not None:
         sessions = sessions.filter(**{f"{column}__in": list(ids)})
@@ -246,3 +300,13 @@ class SessionLedger:
     ) -> dict[int, UsageToDate]:
         """See `usage_to_date`."""
         return usage_to_date(by=by, ids=ids, now=now)
+
+
+def session_latest(
+    *, virtual_key_id: int, since: datetime.datetime
+) -> RealtimeSession | None:
+    """The newest session of a key started at or after `since`, if any."""
+    sessions = RealtimeSession.objects.filter(
+        virtual_key_id=virtual_key_id, started_at__gte=since
+    )
+    return sessions.order_by("-started_at").first()

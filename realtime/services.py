@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime
 import logging
-import re
 import uuid
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -20,7 +20,7 @@ from keys import services as key_services
 from keys.models import VirtualKey
 from keys.values import KeyIdentity, ResolvedCredential
 from realtime import close_codes, pricing
-from realtime.credentials import Handshake
+from realtime.credentials import Handshake, check_model_name
 from realtime.endings import PROCESS_LOST
 from realtime.exceptions import (
     AccessDenied,
@@ -31,6 +31,7 @@ from realtime.exceptions import (
 )
 from realtime.models import RealtimeSession, SessionStatus
 from realtime.providers import adapter_for
+from realtime.revocations import announce_termination
 from realtime.usage import Usage
 
 logger = logging.getLogger(__name__)
@@ -93,20 +94,8 @@ def _resolve(handshake: Handshake, *, allow_passthrough: bool) -> ResolvedCreden
         raise AuthenticationFailed("Invalid virtual key.") from None
 
 
-# What a model (or deployment, voice, agent) name may look like before it is
-# checked, logged or stored: providers' names are short and plain.
-_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
 # Rejected handshakes of one key for one reason within this window share a row.
 REJECTION_WINDOW = datetime.timedelta(minutes=1)
-
-
-def check_model_name(name: str) -> None:
-    """BadRequest unless `name` is empty or a plausible model name."""
-    if name and not _MODEL_NAME.fullmatch(name):
-        raise BadRequest(
-            "The model name is not valid: at most 200 letters, digits and ._:/@+-.",
-            code="invalid_model",
-        )
 
 
 def bound_handshake(resolved: ResolvedCredential, handshake: Handshake) -> Handshake:
@@ -149,7 +138,7 @@ def handshake_model(resolved: ResolvedCredential, handshake: Handshake) -> str |
     return model
 
 
-def _reject(
+def session_reject(
     identity: KeyIdentity,
     *,
     model: str,
@@ -208,7 +197,7 @@ def session_authorize(
             model = handshake_model(resolved, handshake)
         except BadRequest as exc:  # e.g. a checked parameter sent twice
             if resolved.key is not None:
-                _reject(
+                session_reject(
                     resolved.key,
                     model="",  # which copy the client meant is unknown
                     client_address=client_address,
@@ -219,7 +208,7 @@ def session_authorize(
     except key_errors.KeyRefused as exc:
         error = AccessDenied(str(exc), code=exc.code)
         if exc.identity is not None:
-            _reject(
+            session_reject(
                 exc.identity,
                 model=handshake.model,
                 client_address=client_address,
@@ -251,7 +240,7 @@ def session_start(
         return
     key = resolved.key
     assert key is not None  # only a key's own limits refuse an insert
-    _reject(
+    session_reject(
         key,
         model=model,
         client_address=client_address,
@@ -352,12 +341,15 @@ def session_checkpoint(
     counters: dict[str, int],
     usage: Usage | None = None,
     model: str = "",
+    cost_usd: Decimal | None = None,
 ) -> None:
-    """Write a live session's counters; doubles as its heartbeat."""
+    """Write a live session's counters; doubles as its heartbeat. `cost_usd`:
+    its cost so far (sessions under a budget, which other sessions count)."""
     RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
         **counters,
         **(usage.as_fields() if usage is not None else {}),
         **({"model": model[:200]} if model else {}),
+        **({"cost_usd": cost_usd} if cost_usd is not None else {}),
         checkpointed_at=timezone.now(),
         # Alive after all (a sweep saw a late heartbeat): undo the interruption.
         status=SessionStatus.ACTIVE,
@@ -405,6 +397,20 @@ def session_finish(
             error=error[:500],
         )
     )
+
+
+class SessionNotLive(LookupError):
+    """No open session has this id (unknown, or already over)."""
+
+
+def session_terminate(*, session_id: uuid.UUID) -> None:
+    """Close a live session wherever it runs (`realtime.revocations`: the channel
+    layer, else the row's flag); SessionNotLive when no session is active."""
+    live = RealtimeSession.objects.filter(pk=session_id, status=SessionStatus.ACTIVE)
+    if not live.update(terminate_requested_at=timezone.now()):
+        raise SessionNotLive(f"no live session {session_id}")
+    logger.info("terminate requested for session %s", session_id)
+    transaction.on_commit(lambda: announce_termination(session_id))
 
 
 def sessions_interrupt(

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from realtime.health import LayerProbe
 from realtime.keycache import KeyCache
-from realtime.metrics import Metrics
+from realtime.metrics import ListPrices, Metrics
 from realtime.revocations import RevocationHub
 from realtime.sweeper import Sweeper
 from realtime.throttle import FailureThrottle
@@ -29,7 +29,7 @@ class ProcessState:
     def __init__(self) -> None:
         self.key_cache = KeyCache()
         self.throttle = FailureThrottle()
-        self.metrics = Metrics()
+        self.metrics = Metrics(instance=lambda: self.instance, pricer=ListPrices())
         self.sweeper = Sweeper()
         self._instance: str | None = None
         self._hubs: dict[asyncio.AbstractEventLoop, RevocationHub] = {}

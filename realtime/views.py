@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
+from prometheus_client.exposition import choose_encoder
 
 from realtime.state import process_state
 
@@ -75,8 +76,9 @@ def _token_presented(request: HttpRequest) -> bool:
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """This process's counters in the Prometheus text format, for scrapers at an
-    allowed address or with the metrics token; 401/403 for anyone else."""
+    """This process's metrics (`realtime.metrics`) in the Prometheus text format,
+    for scrapers at an allowed address or with the metrics token; 401/403 for
+    anyone else. Sync: pricing live sessions may read ModelPrice rows."""
     if not (
         _address_allowed(request.META.get("REMOTE_ADDR", ""))
         or _token_presented(request)
@@ -86,7 +88,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
         return HttpResponse("Metrics are not served to this address.\n", status=403)
+    # The text format a scraper asks for (OpenMetrics or Prometheus text).
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return HttpResponse(
-        process_state().metrics.render(),
-        content_type="text/plain; version=0.0.4; charset=utf-8",
+        encode(process_state().metrics.registry), content_type=content_type
     )

@@ -19,7 +19,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("keys", "0005_merge_0004_ephemeral_tokens_0004_teams_and_limits"),
-        ("realtime", "0006_image_tokens_and_prices"),
+        ("realtime", "0007_session_terminate"),
     ]
 
     operations = [

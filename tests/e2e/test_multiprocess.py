@@ -1,9 +1,14 @@
-"""Several gateway processes sharing one database (and Redis, when configured)."""
+"""Several gateway processes sharing one database (and Redis, when configured).
+
+With Redis (REDIS_URL) the channel layer must close sessions on the other
+process at once; without it, each process has its own in-memory layer and the
+sessions' periodic check of their row and key is what must do it."""
 
 from __future__ import annotations
 
 import asyncio
 import http.cookiejar
+import json
 import re
 import time
 import urllib.parse
@@ -14,6 +19,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from realtime.models import RealtimeSession
 from tests.support.clients import (
     expect_refusal,
     open_client,
@@ -87,10 +93,12 @@ async def test_revoking_through_one_process_closes_a_session_on_another(
         "/admin/login/?next=/admin/",
         [("username", "ops"), ("password", "a-long-pass-phrase"), ("next", "/admin/")],
     )
+    selected = [("action", "revoke_selected"), ("_selected_action", str(issued.key_id))]
+    confirm = await sync_to_async(browser.post)("/admin/keys/virtualkey/", selected)
+    assert "1 live session it will close" in confirm  # the one on the other process
     started = time.monotonic()
     page = await sync_to_async(browser.post)(
-        "/admin/keys/virtualkey/",
-        [("action", "revoke_selected"), ("_selected_action", str(issued.key_id))],
+        "/admin/keys/virtualkey/", [*selected, ("post", "yes")]
     )
     assert "Revoked 1 key" in page
 
@@ -105,3 +113,47 @@ async def test_revoking_through_one_process_closes_a_session_on_another(
         ws = await open_client(gateway.ws_url, token=issued.token)
         await expect_refusal(ws, code=4403, error_code="key_revoked")
     await asyncio.sleep(0)
+
+
+async def test_terminating_through_one_process_closes_a_session_on_another(
+    two_gateways, fake_upstream, issue
+):
+    first, second = two_gateways
+    issued = await issue(fake_upstream.url, name="terminated")
+    await sync_to_async(User.objects.create_superuser)("ops2", "", "a-long-pass-phrase")
+    ws = await open_client(second.ws_url, token=issued.token)
+    assert (await receive_event(ws))["type"] == "session.created"
+    spared = await open_client(second.ws_url, token=issued.token)
+    assert (await receive_event(spared))["type"] == "session.created"
+    rows = RealtimeSession.objects.filter(virtual_key_name=issued.name)
+    chosen = await rows.order_by("started_at").afirst()
+    assert chosen is not None
+
+    browser = AdminBrowser(first.http_url)
+    await sync_to_async(browser.post)(
+        "/admin/login/?next=/admin/",
+        [("username", "ops2"), ("password", "a-long-pass-phrase"), ("next", "/admin/")],
+    )
+    live = await sync_to_async(browser.get)("/admin/realtime/livesession/")
+    assert str(chosen.id) in live  # listed by the process that does not run it
+    started = time.monotonic()
+    page = await sync_to_async(browser.post)(
+        "/admin/realtime/livesession/",
+        [
+            ("action", "terminate_selected"),
+            ("_selected_action", str(chosen.id)),
+            ("post", "yes"),
+        ],
+    )
+    assert "Terminating 1 session(s)" in page
+
+    await expect_refusal(ws, code=4403, error_code="session_terminated")
+    assert time.monotonic() - started < (3 if USES_REDIS else 5)
+    row = await wait_for_row(pk=chosen.id)
+    assert (row.status, row.close_code, row.end_reason) == (
+        "finished", 4403, "session_terminated",
+    )  # fmt: skip
+    # Only the chosen session: the other one on the same process goes on.
+    await spared.send(json.dumps({"type": "fake.echo", "n": 1}))
+    assert (await receive_event(spared))["n"] == 1
+    await spared.close()

@@ -152,6 +152,7 @@ def test_no_page_about_the_key_shows_a_secret(admin_client: Client, provider: Pr
         reverse("admin:keys_virtualkey_change", args=[key.pk]),
         reverse("admin:keys_virtualkey_history", args=[key.pk]),
         reverse("admin:keys_virtualkey_delete", args=[key.pk]),
+        reverse("admin:keys_virtualkey_revoke", args=[key.pk]),
         reverse("admin:keys_provider_change", args=[provider.pk]),
     ]
     for url in pages:
@@ -210,6 +211,7 @@ def test_revoke_selected_action_revokes_only_the_selected_keys(admin_client: Cli
         {
             "action": "revoke_selected",
             "_selected_action": [str(key.key_id) for key in chosen],
+            "post": "yes",  # confirmed (tests/keys/test_admin_revoke.py)
         },
         follow=True,
     )

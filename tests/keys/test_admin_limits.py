@@ -76,7 +76,7 @@ def test_a_key_is_added_with_its_team_limits_and_budgets(admin_client: Client, t
     assert key.status == "not yet valid"
 
 
-def test_the_key_list_shows_team_limits_and_usage_in_one_query_a_page(
+def test_the_key_list_shows_team_and_usage_in_one_query_a_page(
     admin_client: Client, team
 ):
     names = [f"key-{n}" for n in range(6)]
@@ -90,7 +90,8 @@ def test_the_key_list_shows_team_limits_and_usage_in_one_query_a_page(
         html = admin_client.get(url).content.decode()
     assert "1,234 tokens, $0.2500, 1 session" in html
     assert "0 tokens, $0.0000, 0 sessions" in html
-    assert "3/min, idle 30 s" in html
+    # The limits themselves are on each key's page: the list keeps to 1280 px
+    # (tests/e2e/test_admin_screen.py).
     assert ">ops<" in html or "ops</td>" in html
     ledger_queries = [q for q in queries if "realtime_realtimesession" in q["sql"]]
     assert len(ledger_queries) == 1  # one grouped query, whatever the page size

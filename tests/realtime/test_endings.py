@@ -121,6 +121,11 @@ def test_named_endings():
     fault = endings.gateway_fault()
     assert (fault.status, fault.close_code) == ("failed", 4500)
 
+    terminated = endings.terminated()
+    assert (terminated.status, terminated.close_code) == ("finished", 4403)
+    assert terminated.error is not None
+    assert terminated.error.code == "session_terminated"
+
     stopping = endings.shutting_down()
     assert (stopping.status, stopping.close_code, stopping.upstream_code) == (
         "finished", 4001, 1001,
@@ -142,6 +147,7 @@ def test_named_endings():
          "upstream_timeout"),
         (endings.key_refused("revoked", "key_revoked"), "key_revoked"),
         (endings.gateway_fault(), "gateway_error"),
+        (endings.terminated(), "session_terminated"),
         (endings.shutting_down(), "gateway_shutdown"),
         (endings.SLOW_CLIENT, "slow_client"),
         (Ending.by_gateway(LimitExceeded("x", code="rate_limited"), status="rejected"),

@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from realtime import admission, close_codes, endings, exceptions, upstream
+from realtime import (
+    admission,
+    client_secrets,
+    close_codes,
+    endings,
+    exceptions,
+    upstream,
+)
 from realtime.client import ClientSide
 from realtime.endings import Ending
 from realtime.exceptions import GatewayError, ShuttingDown
@@ -21,15 +28,23 @@ def _classes(root: type[GatewayError] = GatewayError) -> list[type[GatewayError]
     return found
 
 
+def _build(cls: type[GatewayError]) -> GatewayError:
+    # Imported above, so that every run sees the same classes, whatever loaded first.
+    if issubclass(cls, client_secrets.InvalidParameter):
+        return cls("A message.", param="session.model", code="invalid_value")
+    return cls("A message.")
+
+
 def _every_error() -> list[GatewayError]:
     """Each class with its default code, and each error the modules build."""
-    built = [cls("A message.") for cls in _classes()]
+    built = [_build(cls) for cls in _classes()]
     for sent_code in (1009, 1011, 1002, 1007, None):
         ending = endings.upstream_lost(received=None, sent_code=sent_code, max_bytes=9)
         built.append(ending.error)
     built += [
         endings.key_refused("virtual key revoked", "key_revoked").error,
         endings.gateway_fault().error,
+        endings.terminated().error,
         endings.shutting_down().error,
         admission.keys_unavailable(),
         *(upstream._refused(status) for status in (401, 403, 429, 500)),
@@ -48,7 +63,8 @@ def test_every_error_event_parses_with_the_openai_sdk(error):
 @pytest.mark.parametrize("error", _every_error(), ids=lambda e: e.code)
 def test_every_refusal_body_is_openais_error_shape(error):
     body = parse_error_body(json.loads(json.dumps(error.response_body())))
-    assert (body.code, body.message, body.param) == (error.code, error.message, None)
+    param = error.details()["param"]  # None but where a field is named
+    assert (body.code, body.message, body.param) == (error.code, error.message, param)
 
 
 def test_every_event_has_its_own_id():

@@ -9,7 +9,7 @@ import pytest
 from channels.layers import channel_layers
 from django.db import OperationalError
 
-from realtime import services
+from realtime import selectors, services
 from tests.support.communicators import (
     expect_error_and_close,
     only_session,
@@ -44,7 +44,7 @@ async def test_live_sessions_go_on_while_the_database_is_down(
     await session.receive_json_from()
     with monkeypatch.context() as patch:
         patch.setattr(services, "session_checkpoint", failing)
-        patch.setattr("keys.selectors.virtual_key_refusal", failing)
+        patch.setattr(selectors, "session_check", failing)
         for _ in range(5):  # several failed checks and checkpoints meanwhile
             await session.send_json_to({"type": "fake.echo"})
             await session.receive_json_from()

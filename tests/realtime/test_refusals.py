@@ -15,6 +15,7 @@ from keys import services as key_services
 from keys.models import VirtualKey
 from realtime.models import RealtimeSession
 from realtime.testing import FakeRealtimeServer
+from tests.support import metrics
 from tests.support.communicators import expect_denial, only_session, open_session
 from tests.support.keys import UPSTREAM_SECRET
 from tests.support.processes import free_port
@@ -33,8 +34,11 @@ async def test_unknown_key_is_a_401_without_a_row_or_upstream(
     assert body["error"]["message"] == "Invalid virtual key."
     assert await RealtimeSession.objects.acount() == 0
     assert fake_upstream.handshakes == []
-    refused = 'gateway_handshakes_refused_total{code="invalid_api_key"} 1'
-    assert refused in process.metrics.render()
+    text = metrics.exposition(process)
+    assert (
+        metrics.value(text, "gateway_handshakes_refused_total", code="invalid_api_key")
+        == 1
+    )
     assert "refused a handshake" in caplog.text
     assert process.metrics.live_sessions() == 0
 

@@ -26,14 +26,14 @@ async def test_the_hub_still_hears_revocations_after_it_has_been_idle():
     heard all the same (a cancelled receive ends the listener's channel)."""
     layer = get_channel_layer()
     hub = RevocationHub(layer, key_cache=KeyCache())
-    first = await hub.watch(9001)
-    await hub.unwatch(9001, first)  # idle: the listener stops
+    first = await hub.watch(revocation_group(9001))
+    await hub.unwatch(first, revocation_group(9001))  # idle: the listener stops
 
-    second = await hub.watch(9002)
+    second = await hub.watch(revocation_group(9002))
     try:
         async with asyncio.timeout(5):
             while not second.done():  # a pub/sub subscription takes a moment
                 await _announce(layer, 9002)
                 await asyncio.sleep(0.1)
     finally:
-        await hub.unwatch(9002, second)
+        await hub.unwatch(second, revocation_group(9002))

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatu
 
 from realtime.models import RealtimeSession
 from realtime.testing import FakeRealtimeServer
+from tests.support import metrics
 from tests.support.clients import (
     converse,
     expect_refusal,
@@ -332,8 +333,13 @@ async def refuse_all(url: str, attempts: list[tuple[dict, str]]) -> None:
 async def refused_total(gateway) -> int:
     """The gateway's count of handshakes refused with 4401, from /metrics."""
     _, body = await asyncio.to_thread(http_get, f"{gateway.http_url}/metrics")
-    pattern = r'^gateway_handshakes_refused_total\{code="(?:invalid|missing)_api_key"\} (\d+)$'
-    return sum(int(n) for n in re.findall(pattern, body.decode(), re.MULTILINE))
+    text = body.decode()
+    return int(
+        metrics.value(text, "gateway_handshakes_refused_total", code="invalid_api_key")
+        + metrics.value(
+            text, "gateway_handshakes_refused_total", code="missing_api_key"
+        )
+    )
 
 
 async def refuse_concurrently(url: str, attempts: list[tuple[dict, str]]) -> None:

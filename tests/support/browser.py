@@ -115,8 +115,8 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def chromium_page(origin: str) -> AsyncIterator[Page]:
-    """A headless Chromium page at `origin` + /healthz; closed on exit."""
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Chromium (Playwright's `Browser`); closed on exit."""
     require_browser()
     from playwright.async_api import async_playwright
 
@@ -125,8 +125,32 @@ async def chromium_page(origin: str) -> AsyncIterator[Page]:
             executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
         )
         try:
-            page = await browser.new_page()
-            await page.goto(f"{origin}/healthz", timeout=10_000)
-            yield Page(page)
+            yield browser
+        finally:
+            await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def chromium_page(origin: str) -> AsyncIterator[Page]:
+    """A headless Chromium page at `origin` + /healthz; closed on exit."""
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{origin}/healthz", timeout=10_000)
+        yield Page(page)
+
+
+@contextlib.asynccontextmanager
+async def chromium_window(*, width: int, height: int) -> AsyncIterator[Any]:
+    """A headless Chromium page (Playwright's own) with a window of this size;
+    closed on exit. For pages looked at as a person sees them (the admin)."""
+    require_browser()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
+        )
+        try:
+            yield await browser.new_page(viewport={"width": width, "height": height})
         finally:
             await browser.close()

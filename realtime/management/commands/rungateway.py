@@ -54,11 +54,15 @@ class Command(BaseCommand):
         process_state().name_instance(f"{socket.gethostname()}:{port}")
         self._sweep()
         secure = "s" if cert else ""
-        self.stdout.write(
+        banner = (
             f"Realtime gateway ({options['server']}) on "
             f"ws{secure}://{host}:{port}/v1/realtime "
             f"(admin: http{secure}://{host}:{port}/admin/)"
         )
+        if settings.GATEWAY_LOG_FORMAT == "json":
+            logger.info("%s", banner)  # every line of output is a JSON object
+        else:
+            self.stdout.write(banner)
         if options["server"] == "uvicorn":
             _run_uvicorn(host, port, cert, key, options["verbosity"])
         else:
