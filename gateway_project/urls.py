@@ -1,4 +1,5 @@
-"""HTTP routes: the admin, health, metrics and the client secrets endpoint."""
+"""HTTP routes: the admin and its dashboard, health, metrics and the client
+secrets endpoint."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from access.forms import ThrottledAdminLoginForm
-from realtime import client_secrets, views
+from realtime import client_secrets, dashboard, views
 
 admin.site.login_form = ThrottledAdminLoginForm  # see access.services
 admin.site.site_header = "Realtime gateway"
@@ -21,6 +22,12 @@ admin.site.enable_nav_sidebar = False
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/playground/", include("realtime.playground")),  # before the admin's
+    # Before the admin's own catch-all; admin_view: staff only, else the login.
+    path(
+        "admin/dashboard/",
+        admin.site.admin_view(dashboard.dashboard_view),
+        name="realtime_dashboard",
+    ),
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico whatever the page says.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"))),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -169,45 +169,50 @@ class DailyUsage:
         return self.input_tokens + self.output_tokens
 
 
-def usage_by_day(
+# The sums the session list's header shows (usage_summary's totals).
+SUMMARY_SUMS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "total_tokens",
+    "bytes_from_client",
+    "bytes_from_upstream",
+    "cost_usd",
+)
+
+
+def usage_summary(
     sessions: QuerySet[RealtimeSession], *, days: int = 14
-) -> list[DailyUsage]:
-    """Sessions and tokens per day over the last `days` days that had any."""
-    rows = (
-        sessions.order_by()
-        .annotate(day=TruncDate("started_at"))
+) -> tuple[list[DailyUsage], dict[str, Any]]:
+    """Sessions and tokens a day (UTC) over the `days` days up to the latest of
+    `sessions`, and their totals (a session count and SUMMARY_SUMS): an index
+    lookup and one grouped query over those days, however long the log."""
+    sessions = sessions.order_by()
+    latest = sessions.aggregate(latest=Max("started_at"))["latest"]
+    totals: dict[str, Any] = {"sessions": 0, **dict.fromkeys(SUMMARY_SUMS, 0)}
+    if latest is None:
+        return [], totals
+    first = utc_periods(latest)[0] - datetime.timedelta(days=days - 1)
+    rows: Iterable[Mapping[str, Any]] = (
+        sessions.filter(started_at__gte=first)
+        .annotate(day=TruncDate("started_at", tzinfo=datetime.UTC))
         .values("day")
-        .annotate(
-            sessions=Count("id"),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-        )
-        .order_by("-day")[:days]
+        .annotate(sessions=Count("id"), **{name: Sum(name) for name in SUMMARY_SUMS})
+        .order_by("day")
     )
-    return [
-        DailyUsage(
-            day=row["day"],
-            sessions=row["sessions"],
-            input_tokens=row["input_tokens"] or 0,
-            output_tokens=row["output_tokens"] or 0,
+    found = []
+    for row in rows:
+        for name in totals:
+            totals[name] += row[name] or 0
+        found.append(
+            DailyUsage(
+                day=row["day"],
+                sessions=row["sessions"],
+                input_tokens=row["input_tokens"] or 0,
+                output_tokens=row["output_tokens"] or 0,
+            )
         )
-        for row in reversed(rows)
-    ]
-
-
-def usage_totals(sessions: QuerySet[RealtimeSession]) -> dict[str, int]:
-    """Session count and token sums over a queryset."""
-    totals = sessions.order_by().aggregate(
-        sessions=Count("id"),
-        input_tokens=Sum("input_tokens"),
-        output_tokens=Sum("output_tokens"),
-        cached_tokens=Sum("cached_tokens"),
-        total_tokens=Sum("total_tokens"),
-        bytes_from_client=Sum("bytes_from_client"),
-        bytes_from_upstream=Sum("bytes_from_upstream"),
-        cost_usd=Sum("cost_usd"),
-    )
-    return {name: value or 0 for name, value in totals.items()}
+    return found, totals
 
 
 def utc_periods(now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
