@@ -398,7 +398,9 @@ def test_audio_seconds_never_go_negative(variant, payload):
 @BOUNDED
 @example(source="client", output_format="pcm_-16000")
 @example(source="upstream", output_format="mp3_44100_-128")
-@example(source="client", output_format="pcm_\u00b2")  # a digit to isdigit(), not to int()
+@example(
+    source="client", output_format="pcm_\u00b2"
+)  # a digit to isdigit(), not to int()
 @given(source=st.sampled_from(["client", "upstream"]), output_format=formats)
 def test_audio_formats_never_make_seconds_negative(source, output_format):
     if source == "client":
