@@ -35,7 +35,8 @@ def _required_secret(name: str, development_fallback: str) -> str:
     if DEBUG:
         return development_fallback
     raise ImproperlyConfigured(
-        f"{name} is not set. Set it in the environment (see README.md); only a "
+        f"{name} is not set. Set it in the environment (see README.md), or name "
+        "the demo's development settings with GATEWAY_ENV_FILE=.env; only a "
         "development server (DJANGO_DEBUG=true) may start without it."
     )
 

@@ -36,6 +36,6 @@ trap 'kill "$fake_pid" 2>/dev/null || true' EXIT INT TERM
 .venv/bin/python manage.py setup_demo --fake-port "$FAKE_PORT"
 echo
 echo "Try it:  .venv/bin/python examples/hello.py <the demo virtual key above> --port $PORT"
-echo "Usage:   .venv/bin/python manage.py usage"
+echo "Usage:   GATEWAY_ENV_FILE=.env .venv/bin/python manage.py usage"
 echo
 .venv/bin/python manage.py rungateway --port "$PORT"
