@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 
 import pytest
@@ -23,7 +22,7 @@ from tests.support.communicators import (
     read_until,
 )
 from tests.support.events import USER_TEXT
-from tests.support.keys import UPSTREAM_SECRET
+from tests.support.keys import REFUSED_KEY_CASES, UPSTREAM_SECRET, refused_key
 from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(20)]
@@ -105,26 +104,11 @@ async def test_missing_key_is_refused(fake_upstream):
     assert "virtual key" in event["error"]["message"]
 
 
-@pytest.mark.parametrize(
-    ("case", "error_code"),
-    [
-        ("revoked", "key_revoked"),
-        ("expired", "key_expired"),
-        ("model", "model_not_allowed"),
-    ],
-)
+@pytest.mark.parametrize(("case", "error_code"), REFUSED_KEY_CASES)
 async def test_known_keys_refused_leave_a_rejected_row(
     fake_upstream, issue, case, error_code
 ):
-    options = {}
-    if case == "expired":
-        options["expires_at"] = timezone.now() - datetime.timedelta(minutes=1)
-    if case == "model":
-        options["models"] = ("gpt-realtime-mini",)
-    issued = await issue(fake_upstream.url, **options)
-    if case == "revoked":
-        key = await VirtualKey.objects.aget(pk=issued.key_id)
-        await sync_to_async(key_services.virtual_key_revoke)(key=key)
+    issued = await refused_key(issue, fake_upstream.url, case)
 
     session = await open_session(issued.token)
     await expect_error_and_close(session, code=4403, error_code=error_code)

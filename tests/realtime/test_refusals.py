@@ -4,20 +4,15 @@ change, nothing else does (no upstream, rows, metrics)."""
 
 from __future__ import annotations
 
-import datetime
 import json
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.utils import timezone
 
-from keys import services as key_services
-from keys.models import VirtualKey
 from realtime.models import RealtimeSession
 from realtime.testing import FakeRealtimeServer
 from tests.support import metrics
 from tests.support.communicators import expect_denial, only_session, open_session
-from tests.support.keys import UPSTREAM_SECRET
+from tests.support.keys import REFUSED_KEY_CASES, UPSTREAM_SECRET, refused_key
 from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(20)]
@@ -48,26 +43,11 @@ async def test_missing_key_is_a_401(fake_upstream):
     assert "virtual key" in body["error"]["message"]
 
 
-@pytest.mark.parametrize(
-    ("case", "error_code"),
-    [
-        ("revoked", "key_revoked"),
-        ("expired", "key_expired"),
-        ("model", "model_not_allowed"),
-    ],
-)
+@pytest.mark.parametrize(("case", "error_code"), REFUSED_KEY_CASES)
 async def test_known_keys_are_a_403_and_still_leave_a_rejected_row(
     fake_upstream, issue, case, error_code
 ):
-    options = {}
-    if case == "expired":
-        options["expires_at"] = timezone.now() - datetime.timedelta(minutes=1)
-    if case == "model":
-        options["models"] = ("gpt-realtime-mini",)
-    issued = await issue(fake_upstream.url, **options)
-    if case == "revoked":
-        key = await VirtualKey.objects.aget(pk=issued.key_id)
-        await sync_to_async(key_services.virtual_key_revoke)(key=key)
+    issued = await refused_key(issue, fake_upstream.url, case)
 
     await expect_denial(issued.token, status=403, error_code=error_code)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from asgiref.sync import sync_to_async
+
 from keys import ephemeral, services
-from keys.models import Provider
+from keys.models import Provider, VirtualKey
 
 # The provider credential the fake upstream demands. Tests check that it never
 # reaches the database, the logs or a client.
@@ -77,3 +79,28 @@ def mint_token(
         identity=resolved.key, model=model, session=session, seconds=seconds
     )
     return minted.token
+
+
+# Ways a known key is refused at the handshake, with the error code each gives.
+REFUSED_KEY_CASES = [
+    ("revoked", "key_revoked"),
+    ("expired", "key_expired"),
+    ("model", "model_not_allowed"),
+]
+
+
+async def refused_key(issue, upstream_url: str, case: str) -> IssuedKey:
+    """A key the gateway knows but refuses, as `case` of REFUSED_KEY_CASES says
+    (`issue` is the test fixture; the handshake names gpt-realtime)."""
+    options: dict = {}
+    if case == "expired":
+        options["expires_at"] = datetime.datetime.now(
+            datetime.UTC
+        ) - datetime.timedelta(minutes=1)
+    if case == "model":
+        options["models"] = ("gpt-realtime-mini",)
+    issued = await issue(upstream_url, **options)
+    if case == "revoked":
+        key = await VirtualKey.objects.aget(pk=issued.key_id)
+        await sync_to_async(services.virtual_key_revoke)(key=key)
+    return issued
