@@ -60,6 +60,7 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
     # Each bounded on a big log (realtime.admin_scale, bench/ADMIN_RESULTS.md).
     list_filter = [
         "status",
+        "interface",
         ("end_reason", RecentValuesFilter),
         ("provider_slug", RecentValuesFilter),
         ("model", RecentValuesFilter),
@@ -79,6 +80,7 @@ class RealtimeSessionAdmin(admin.ModelAdmin):
                     "virtual_key_link",
                     "provider_slug",
                     "model",
+                    "interface",
                     "client_address",
                     "gateway_instance",
                 ]

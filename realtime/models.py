@@ -19,6 +19,16 @@ class SessionStatus(models.TextChoices):
     INTERRUPTED = "interrupted", "interrupted"  # its gateway process died
 
 
+class SessionInterface(models.TextChoices):
+    """Which of a provider's realtime interfaces a session used."""
+
+    REALTIME = "realtime", "realtime (WebSocket)"
+    LIVE = "live", "GPT-Live (WebSocket)"
+    WEBRTC = "webrtc", "WebRTC call (metered by sideband)"
+    TRANSCRIPTION = "transcription", "transcription"
+    TRANSLATION = "translation", "translation"
+
+
 class RealtimeSession(models.Model):
     """Who talked to which provider and model, for how long, and what it cost."""
 
@@ -43,6 +53,12 @@ class RealtimeSession(models.Model):
     )
     provider_slug = models.CharField("provider slug", max_length=64)
     model = models.CharField("model", max_length=200, blank=True)
+    interface = models.CharField(
+        "interface",
+        max_length=16,
+        choices=SessionInterface.choices,
+        default=SessionInterface.REALTIME,
+    )
     client_address = models.CharField("client address", max_length=64, blank=True)
     gateway_instance = models.CharField("gateway instance", max_length=200, blank=True)
 
@@ -99,6 +115,9 @@ class RealtimeSession(models.Model):
     characters = models.PositiveBigIntegerField("characters", default=0)
     audio_chunks = models.PositiveBigIntegerField("audio chunks", default=0)
     audio_seconds = models.FloatField("audio seconds", default=0)
+    active_seconds = models.FloatField("active seconds", default=0)
+    standby_seconds = models.FloatField("standby seconds", default=0)
+    translation_seconds = models.FloatField("translation seconds", default=0)
     cost_usd = models.DecimalField(
         "cost (USD)", max_digits=14, decimal_places=6, null=True, blank=True
     )
@@ -196,6 +215,9 @@ class ModelPrice(models.Model):
     transcription_per_minute = _usd("transcription per minute")
     per_1k_characters = _usd("per 1,000 characters")
     per_audio_minute = _usd("per minute of audio returned")
+    per_active_minute = _usd("per minute of active session time")
+    per_standby_minute = _usd("per minute of standby session time")
+    translation_per_minute = _usd("translation per minute of audio")
 
     class Meta:
         ordering = ["provider_kind", "model", "-effective_from"]

@@ -45,7 +45,8 @@ def cost_usd(usage: Usage, price: ModelPrice) -> Decimal:
     Each kind of token has its own rate: input text, audio and image tokens,
     the cached part of each (reported within them, so the uncached part is the
     difference), output text and audio; transcription tokens or seconds; the
-    TTS providers' characters and audio. A blank rate bills nothing. A usage
+    TTS providers' characters and audio; GPT-Live's active and standby
+    session time; translated audio. A blank rate bills nothing. A usage
     with no modality split counts its input and output as text, and its cached
     tokens as cached text.
     """
@@ -78,8 +79,16 @@ def cost_usd(usage: Usage, price: ModelPrice) -> Decimal:
         * _rate(price.transcription_per_minute)
         + Decimal(usage.characters) / _THOUSAND * _rate(price.per_1k_characters)
         + Decimal(str(usage.audio_seconds)) / _MINUTE * _rate(price.per_audio_minute)
+        + _minutes(usage.active_seconds, price.per_active_minute)
+        + _minutes(usage.standby_seconds, price.per_standby_minute)
+        + _minutes(usage.translation_seconds, price.translation_per_minute)
     )
     return (per_token + other).quantize(Decimal("0.000001"))
+
+
+def _minutes(seconds: float, rate: Decimal | None) -> Decimal:
+    """`seconds` of time billed at a per-minute rate (billed by the second)."""
+    return Decimal(str(seconds)) / _MINUTE * _rate(rate)
 
 
 def _tokens(count: int, less: int, rate: Decimal | None) -> Decimal:

@@ -28,7 +28,7 @@ from realtime.exceptions import (
     GatewayError,
     LimitExceeded,
 )
-from realtime.models import RealtimeSession, SessionStatus
+from realtime.models import RealtimeSession, SessionInterface, SessionStatus
 from realtime.providers import adapter_for
 from realtime.revocations import announce_termination
 from realtime.usage import Usage
@@ -42,6 +42,7 @@ class Authorized:
 
     resolved: ResolvedCredential
     model: str | None  # None: the provider names it in-band, later
+    interface: str = SessionInterface.REALTIME  # realtime.models.SessionInterface
 
     @property
     def limited(self) -> bool:
@@ -231,7 +232,14 @@ def session_start(
     """Write the session's active row, or a rejected one and LimitExceeded when
     the key is at its concurrent-session limit or its sessions a minute."""
     resolved, model = authorized.resolved, authorized.model or ""
-    error = _insert_within_limits(session_id, resolved, model, client_address, instance)
+    error = _insert_within_limits(
+        session_id,
+        resolved,
+        model,
+        client_address,
+        instance,
+        interface=authorized.interface,
+    )
     if error is None:
         return
     key = resolved.key
@@ -258,6 +266,8 @@ def _insert_within_limits(
     model: str,
     client_address: str,
     instance: str,
+    *,
+    interface: str = SessionInterface.REALTIME,
 ) -> LimitExceeded | None:
     """Insert the active row; the refusal instead when the key is at a limit.
 
@@ -290,6 +300,7 @@ def _insert_within_limits(
         provider_id=resolved.provider.provider_id,
         provider_slug=resolved.provider.slug,
         model=model,
+        interface=interface,
         client_address=client_address,
         gateway_instance=instance,
     )

@@ -49,6 +49,10 @@ class Usage:
     characters: int = 0  # text sent for speech (TTS providers)
     audio_chunks: int = 0  # audio messages returned (TTS providers)
     audio_seconds: float = 0.0  # audio returned (TTS providers)
+    # GPT-Live bills session time, split as the provider reports it at the end.
+    active_seconds: float = 0.0
+    standby_seconds: float = 0.0
+    translation_seconds: float = 0.0  # source audio translated (realtime translation)
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):

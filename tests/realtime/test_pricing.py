@@ -132,6 +132,9 @@ RATES = {
     "transcription_per_minute": 512,
     "per_1k_characters": 1024,
     "per_audio_minute": 2048,
+    "per_active_minute": 4096,
+    "per_standby_minute": 8192,
+    "translation_per_minute": 16384,
 }
 M = 1_000_000
 
@@ -151,6 +154,11 @@ M = 1_000_000
         (Usage(transcription_seconds=60.0), 512),
         (Usage(characters=1000), 1024),
         (Usage(audio_seconds=60.0), 2048),
+        (Usage(active_seconds=60.0), 4096),
+        (Usage(standby_seconds=60.0), 8192),
+        (Usage(translation_seconds=60.0), 16384),
+        # Billed by the second: 90 s active and 30 s standby.
+        (Usage(active_seconds=90.0, standby_seconds=30.0), 6144 + 4096),
         # Half the audio cached: half at each rate.
         (Usage(input_audio_tokens=M, cached_audio_tokens=M // 2), 6),
         # Cached text, audio and image each at its own rate, beside uncached.
@@ -198,6 +206,9 @@ def test_every_rate_column_prices_some_usage():
         transcription_seconds=60.0,
         characters=1000,
         audio_seconds=60.0,
+        active_seconds=60.0,
+        standby_seconds=60.0,
+        translation_seconds=60.0,
     )
     for column in columns:
         alone = price(f"m-{column}", **{column: "1"})
