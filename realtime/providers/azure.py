@@ -106,6 +106,27 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             raise OptionsError("an azure provider needs an upstream URL or a resource")
         return f"wss://{resource}.openai.azure.com"
 
+    def interface_url(
+        self,
+        configured_url: str,
+        options: Mapping[str, Any],
+        relative_path: str,
+        *,
+        http: bool = False,
+    ) -> str:
+        """Azure serves the other interfaces under the v1 API's base,
+        /openai/v1 (learn.microsoft.com/azure/foundry/openai/gpt-live-reference:
+        GPT-Live at /openai/v1/live/sessions); a preview-style row has none."""
+        style, path = endpoint(self.upstream_url(configured_url, options), options)
+        if style != "ga":
+            raise OptionsError(
+                "Azure serves GPT-Live, WebRTC calls and translation under "
+                "/openai/v1 only; set the provider's URL to the GA endpoint."
+            )
+        origin = urlsplit(self.upstream_url(configured_url, options))
+        ga_endpoint = origin._replace(path=path, query="").geturl()
+        return super().interface_url(ga_endpoint, {}, relative_path, http=http)
+
     def handshake_model(self, query: Query, options: Mapping[str, Any]) -> str | None:
         named = query_value(query, "model") or query_value(query, "deployment")
         return named or None  # None: reported in `session.created`

@@ -299,6 +299,42 @@ class ProviderAdapter:
         """
         return configured_url or self.default_url
 
+    # True: the provider serves OpenAI's other interfaces (GPT-Live, WebRTC
+    # calls, translation) beside its realtime endpoint; see `interface_url`.
+    serves_other_interfaces: ClassVar[bool] = False
+
+    def interface_url(
+        self,
+        configured_url: str,
+        options: Mapping[str, Any],
+        relative_path: str,
+        *,
+        http: bool = False,
+    ) -> str:
+        """The URL of another of the provider's interfaces, on the origin of its
+        realtime endpoint: a provider row keeps one URL and serves them all.
+
+        `relative_path` is the interface's documented path under the API's base
+        (`live/sessions`, `realtime/calls`, `realtime/translations`); the base
+        is the realtime endpoint's path without its final `/realtime` (`/v1` for
+        OpenAI, `/openai/v1` for Azure), or `/v1` for a bare host. The row's
+        query is not carried over (each interface documents its own). `http`:
+        the https:// (or http://) URL of the same origin, for a REST endpoint.
+        OptionsError when the provider serves no such interface.
+        """
+        if not self.serves_other_interfaces:
+            raise OptionsError(f"{self.kind} serves only its realtime interface")
+        parts = urlsplit(self.upstream_url(configured_url, options))
+        path = parts.path.rstrip("/")
+        base = path.removesuffix("/realtime") if path.endswith("/realtime") else ""
+        base = base or "/v1"
+        scheme = parts.scheme
+        if http:
+            scheme = {"wss": "https", "ws": "http"}.get(scheme, scheme)
+        return urlunsplit(
+            (scheme, parts.netloc, f"{base}/{relative_path.lstrip('/')}", "", "")
+        )
+
     def check_query(self, query: Query) -> None:
         """Raise BadRequest when a checked parameter comes more than once."""
         names = [name for name, _ in query if name in self.checked_params]

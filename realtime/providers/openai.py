@@ -209,6 +209,7 @@ class OpenAIAdapter(ProviderAdapter):
     client_subprotocols = SUBPROTOCOLS
     client_dialects = (BETA_CLIENT,)
     checked_params: ClassVar[tuple[str, ...]] = ("model",)
+    serves_other_interfaces = True
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
