@@ -219,7 +219,7 @@ def session_authorize(
     except key_errors.CredentialUnreadable:
         logger.error("a virtual key's stored credential cannot be decrypted")
         raise exceptions.credential_unreadable() from None
-    return Authorized(resolved=resolved, model=model)
+    return Authorized(resolved=resolved, model=model, interface=handshake.interface)
 
 
 def session_start(

@@ -24,6 +24,7 @@ doubled. `validate_url` checks a URL when the row is saved.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -147,6 +148,9 @@ class ProviderSession:
     # (OpenAI's `session.created`), so a key with an allow-list may connect
     # without naming one; admission then waits for that report (`awaits_model`).
     reports_model: ClassVar[bool] = False
+    # The longest a budget goes unchecked, in session time, for a provider that
+    # bills time it reports only now and then (see `running_usage`).
+    max_budget_period: ClassVar[float] = math.inf
 
     def __init__(self, *, model: str, allowed_models: tuple[str, ...] = ()) -> None:
         self.model = model
@@ -244,6 +248,11 @@ class ProviderSession:
         """Frames asking the provider to stop that work and report its usage."""
         return ()
 
+    def running_usage(self, now: float) -> Usage:
+        """The usage a budget is checked against at loop time `now`: what the
+        provider reported, or an estimate where it bills time it reports late."""
+        return self.usage
+
 
 class ProviderAdapter:
     """Knows one provider; stateless, shared by every session of its kind."""
@@ -334,6 +343,11 @@ class ProviderAdapter:
         return urlunsplit(
             (scheme, parts.netloc, f"{base}/{relative_path.lstrip('/')}", "", "")
         )
+
+    def auth_headers(self, request: ConnectRequest) -> list[tuple[str, str]]:
+        """The credential in the provider's own scheme, for its other interfaces
+        (see `interface_url`). OptionsError for a provider that serves none."""
+        raise OptionsError(f"{self.kind} serves only its realtime interface")
 
     def check_query(self, query: Query) -> None:
         """Raise BadRequest when a checked parameter comes more than once."""

@@ -27,5 +27,9 @@ class Command(BaseCommand):
         self, *args: Any, host: str, port: int, api_key: str | None, **options: Any
     ) -> None:
         self.stdout.write(f"Fake realtime upstream on ws://{host}:{port}/v1/realtime")
+        self.stdout.write(
+            f"  GPT-Live on ws://{host}:{port}/v1/live/sessions, translation on "
+            f"ws://{host}:{port}/v1/realtime/translations"
+        )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(host=host, port=port, api_key=api_key))
