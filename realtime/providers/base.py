@@ -158,6 +158,11 @@ class ProviderSession:
         self.usage: Usage = NO_USAGE
         # True once the client named the model (at the handshake or in-band).
         self.model_named = bool(model)
+        # The model that transcribes the input, priced at its own rates (blank:
+        # none, or the session's model); and the interface the session turned
+        # out to be in-band (blank: the one it was admitted as).
+        self.transcription_model = ""
+        self.interface = ""
 
     @property
     def awaits_model(self) -> bool:
