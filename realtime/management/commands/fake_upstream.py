@@ -11,8 +11,8 @@ from realtime.testing import serve
 
 class Command(BaseCommand):
     help = (
-        "Run a loopback fake of OpenAI's Realtime API (GA events), so the gateway "
-        "can be tried and tested with no real API key."
+        "Run a loopback fake of OpenAI's Realtime API (GA events, WebRTC calls), "
+        "so the gateway can be tried and tested with no real API key."
     )
     requires_system_checks = []
 
@@ -26,6 +26,8 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, host: str, port: int, api_key: str | None, **options: Any
     ) -> None:
-        self.stdout.write(f"Fake realtime upstream on ws://{host}:{port}/v1/realtime")
+        self.stdout.write(
+            f"Fake realtime upstream on ws://{host}:{port}/v1/realtime (WebRTC calls: http://{host}:{port}/v1/realtime/calls)"
+        )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(host=host, port=port, api_key=api_key))
