@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 
 from keys import exceptions as key_errors
 from keys import upstreams
-from realtime import bindings, budgets, services
+from realtime import bindings, budgets, interfaces, services
 from realtime.addresses import throttle_key
 from realtime.credentials import Handshake
 from realtime.endings import Ending
@@ -229,7 +229,8 @@ async def authorize(
     if cached is not None:
         try:
             model = services.handshake_model(cached, handshake)
-            return services.Authorized(resolved=cached, model=model)
+            interface = handshake.interface
+            return services.Authorized(cached, model=model, interface=interface)
         except (key_errors.KeyRefused, GatewayError):
             pass  # refusals go through the database, which logs them
     try:
@@ -288,6 +289,7 @@ def prepare(
             options=provider.options,
             dialect=handshake.dialect,
         )
+        model = authorized.model or ""
         target = adapter.target(request)
         check_upstream_host(target.url)
     except OptionsError as exc:
@@ -296,11 +298,12 @@ def prepare(
             "The provider is misconfigured; ask an admin.",
             code="provider_misconfigured",
         ) from None
-    handler = adapter.open_session(
-        model=authorized.model or "",
-        request=request,
-        allowed_models=key.allowed_models if key is not None else (),
-    )
+    allowed = key.allowed_models if key is not None else ()
+    if authorized.interface in interfaces.OWN_ENDPOINT:  # GPT-Live, translation
+        return interfaces.prepare(
+            authorized.interface, adapter, request, model=model, allowed_models=allowed
+        )
+    handler = adapter.open_session(model=model, request=request, allowed_models=allowed)
     return target, handler
 
 

@@ -305,7 +305,9 @@ class Bridge:
         next_recheck = loop.time() + recheck * random.uniform(0.5, 1.0)
         next_checkpoint = loop.time() + checkpoint
         budget = session.budget
-        refresh = settings.GATEWAY_BUDGET_REFRESH_SECONDS
+        refresh = min(
+            settings.GATEWAY_BUDGET_REFRESH_SECONDS, session.provider.max_budget_period
+        )
         next_refresh = math.inf
         if budget is not None:
             next_refresh = loop.time() + refresh * random.uniform(0.5, 1.0)
@@ -334,7 +336,7 @@ class Bridge:
                         return self._key_refused(str(refusal), refusal.code)
                 if budget is not None and now >= next_refresh:
                     next_refresh = now + refresh
-                    over = await self._account(budget)
+                    over = await self._account(budget, now)
                     if over is not None:
                         return over
                 if now >= next_checkpoint:
@@ -356,10 +358,11 @@ class Bridge:
         if budget is not None:
             budget.written = usage
 
-    async def _account(self, budget: SessionBudget) -> Ending | None:
+    async def _account(self, budget: SessionBudget, now: float) -> Ending | None:
         """For a session under a budget, every refresh period: write its usage
         if it changed (so the key's other sessions, on any process, see it),
-        read what those spent, and end it if the budget is reached."""
+        read what those spent, and end it if the budget is reached (by the
+        usage so far, estimated where the provider reports it late)."""
         session = self.session
         # The price first (a model named in-band is known by now), then the
         # row, which then carries the cost.
@@ -368,7 +371,7 @@ class Bridge:
         )
         if session.provider.usage is not budget.written:
             await self._checkpoint()
-        refusal = budget.check(session.provider.usage)
+        refusal = budget.check(session.provider.running_usage(now))
         return None if refusal is None else self._over_budget(refusal)
 
     def _over_budget(self, refusal: BudgetExceeded) -> Ending:

@@ -12,6 +12,7 @@ the connection, the session ends exactly once and its row is finalised.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -22,7 +23,7 @@ from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from realtime import admission, endings
+from realtime import admission, endings, interfaces
 from realtime.bridge import Bridge
 from realtime.client import ClientSide, Receive, Send, can_deny
 from realtime.credentials import parse_handshake
@@ -95,6 +96,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             subprotocols=self.scope.get("subprotocols", ()),
             places=key_places(),
         )
+        interface = interfaces.of_connection(self.scope, handshake.query)
+        handshake = dataclasses.replace(handshake, interface=interface)
         self._client.subprotocol = handshake.selected_subprotocol
         address = self._client_address()
         try:

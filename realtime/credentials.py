@@ -124,6 +124,7 @@ class Handshake:
     # when nothing else was offered); None when none was offered.
     selected_subprotocol: str | None
     dialect: str = DEFAULT_DIALECT  # else a DialectSign's, e.g. "beta"
+    interface: str = "realtime"  # realtime.models.SessionInterface (its route's)
 
     def __repr__(self) -> str:
         selected = self.selected_subprotocol

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 from decimal import Decimal
 
 from realtime.models import ModelPrice
@@ -33,6 +34,32 @@ def price_for(*, kind: str, model: str, on: datetime.date) -> ModelPrice | None:
         if rank > best_rank:
             best, best_rank = price, rank
     return best
+
+
+def session_cost(
+    usage: Usage | None, kind: str, models: tuple[str, str], on: datetime.date
+) -> Decimal | None:
+    """A session's cost, `models` being its model and the model that
+    transcribed its input: the transcription at the latter's rates (a realtime
+    session's `whisper-1` or `gpt-4o-transcribe` is billed as that model, not as
+    the session's), the rest at the former's. None when neither is priced."""
+    model, transcriber = models
+    if not usage:
+        return None
+    price = price_for(kind=kind, model=model, on=on)
+    if not transcriber or transcriber == model:
+        return cost_usd(usage, price) if price else None
+    transcribed = Usage(
+        transcription_tokens=usage.transcription_tokens,
+        transcription_seconds=usage.transcription_seconds,
+    )
+    rest = replace(usage, transcription_tokens=0, transcription_seconds=0.0)
+    other = price_for(kind=kind, model=transcriber, on=on)
+    if price is None and other is None:
+        return None
+    return (cost_usd(rest, price) if price else Decimal(0)) + (
+        cost_usd(transcribed, other) if other else Decimal(0)
+    )
 
 
 def _rate(value: Decimal | None) -> Decimal:

@@ -108,6 +108,8 @@ class SessionRecord:
                     usage=provider.usage,
                     model=provider.model,
                     provider_kind=self.provider_kind,
+                    transcription_model=provider.transcription_model,
+                    interface=provider.interface,
                 )
                 return
             except DatabaseError:

@@ -18,6 +18,8 @@ from django.urls import URLPattern, path, re_path
 
 from realtime.client import Receive, Send
 from realtime.consumers import RealtimeConsumer
+from realtime.interfaces import InterfaceRoute
+from realtime.models import SessionInterface
 from realtime.providers import ClientRoute, client_routes
 
 
@@ -59,8 +61,25 @@ def _native(route: ClientRoute) -> URLPattern:
     return path(route.path, consumer)
 
 
+def _interface(route: str, interface: str) -> URLPattern:
+    app: Any = InterfaceRoute(consumer, interface)
+    return path(route, app)
+
+
+# GPT-Live and realtime translation, OpenAI's paths and Azure's (/openai/v1):
+# the same consumer, the interface chosen by the route (realtime.interfaces).
+_OTHER_INTERFACES = [
+    _interface(f"{base}{route}", interface)
+    for base in ("v1/", "openai/v1/")
+    for route, interface in (
+        ("live/sessions", SessionInterface.LIVE),
+        ("realtime/translations", SessionInterface.TRANSLATION),
+    )
+]
+
 websocket_urlpatterns = [
     path("v1/realtime", consumer),
+    *_OTHER_INTERFACES,
     *(_native(route) for route in client_routes()),
     re_path(r"", UnknownPath.as_asgi()),
 ]

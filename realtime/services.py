@@ -219,7 +219,7 @@ def session_authorize(
     except key_errors.CredentialUnreadable:
         logger.error("a virtual key's stored credential cannot be decrypted")
         raise exceptions.credential_unreadable() from None
-    return Authorized(resolved=resolved, model=model)
+    return Authorized(resolved=resolved, model=model, interface=handshake.interface)
 
 
 def session_start(
@@ -379,23 +379,24 @@ def session_finish(
     provider_kind: str = "",
     close_reason: str = "",
     end_reason: str = "",
+    transcription_model: str = "",
+    interface: str = "",
 ) -> bool:
-    """Finalise a session once, priced; True when this call did it."""
-    row = (
-        RealtimeSession.objects.filter(pk=session_id)
-        .only("started_at", "model")
-        .first()
-    )
+    """Finalise a session once, priced (`pricing.session_cost`); True if it did."""
+    rows = RealtimeSession.objects.filter(pk=session_id).only("started_at", "model")
+    row = rows.first()
     if row is None:
         return False
     model = model or row.model
-    price = pricing.price_for(kind=provider_kind, model=model, on=row.started_at.date())
+    on, models = row.started_at.date(), (model, transcription_model)
+    cost = pricing.session_cost(usage, provider_kind, models, on)
     return bool(
         RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
             **counters,
             **(usage.as_fields() if usage is not None else {}),
+            **({"interface": interface} if interface else {}),
             model=model[:200],
-            cost_usd=pricing.cost_usd(usage, price) if price and usage else None,
+            cost_usd=cost,
             status=status,
             ended_at=timezone.now(),
             close_code=close_code,

@@ -24,6 +24,7 @@ doubled. `validate_url` checks a URL when the row is saved.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -147,6 +148,9 @@ class ProviderSession:
     # (OpenAI's `session.created`), so a key with an allow-list may connect
     # without naming one; admission then waits for that report (`awaits_model`).
     reports_model: ClassVar[bool] = False
+    # The longest a budget goes unchecked, in session time, for a provider that
+    # bills time it reports only now and then (see `running_usage`).
+    max_budget_period: ClassVar[float] = math.inf
 
     def __init__(self, *, model: str, allowed_models: tuple[str, ...] = ()) -> None:
         self.model = model
@@ -154,6 +158,11 @@ class ProviderSession:
         self.usage: Usage = NO_USAGE
         # True once the client named the model (at the handshake or in-band).
         self.model_named = bool(model)
+        # The model that transcribes the input, priced at its own rates (blank:
+        # none, or the session's model); and the interface the session turned
+        # out to be in-band (blank: the one it was admitted as).
+        self.transcription_model = ""
+        self.interface = ""
 
     @property
     def awaits_model(self) -> bool:
@@ -243,6 +252,11 @@ class ProviderSession:
     def stop_requests(self) -> tuple[str, ...]:
         """Frames asking the provider to stop that work and report its usage."""
         return ()
+
+    def running_usage(self, now: float) -> Usage:
+        """The usage a budget is checked against at loop time `now`: what the
+        provider reported, or an estimate where it bills time it reports late."""
+        return self.usage
 
 
 class ProviderAdapter:
@@ -334,6 +348,11 @@ class ProviderAdapter:
         return urlunsplit(
             (scheme, parts.netloc, f"{base}/{relative_path.lstrip('/')}", "", "")
         )
+
+    def auth_headers(self, request: ConnectRequest) -> list[tuple[str, str]]:
+        """The credential in the provider's own scheme, for its other interfaces
+        (see `interface_url`). OptionsError for a provider that serves none."""
+        raise OptionsError(f"{self.kind} serves only its realtime interface")
 
     def check_query(self, query: Query) -> None:
         """Raise BadRequest when a checked parameter comes more than once."""

@@ -34,6 +34,10 @@ BETA_CLIENT = DialectSign(
 # (audio deltas of kilobytes) cost no extra scan.
 _CREATED = '"response.created"'
 _HEAD = 160
+# A transcription session (`?intent=transcription`, `session.type`), whose
+# model is its transcription model (developers.openai.com/api/docs/guides/
+# realtime-transcription).
+TRANSCRIPTION = "transcription"
 # Responses tracked at once (out-of-band responses may run beside the default).
 _MAX_OPEN = 64
 
@@ -67,6 +71,7 @@ class OpenAISession(ProviderSession):
         allowed_models: tuple[str, ...] = (),
         translator: DialectTranslator | None = None,
         aliases: Mapping[str, str] | None = None,
+        intent: str = "",
     ) -> None:
         super().__init__(model=model, allowed_models=allowed_models)
         self._translator = translator
@@ -79,6 +84,14 @@ class OpenAISession(ProviderSession):
         )
         # Ids of the responses under way ("" for one that named none).
         self._open_responses: set[str] = set()
+        if intent == TRANSCRIPTION:
+            self.interface = TRANSCRIPTION
+
+    @property
+    def awaits_model(self) -> bool:
+        """A transcription session reports no session model to wait for: the
+        model it names (or reports) is its transcription model."""
+        return self.interface != TRANSCRIPTION and super().awaits_model
 
     @property
     def awaiting_usage(self) -> bool:
@@ -99,9 +112,11 @@ class OpenAISession(ProviderSession):
         if '"session.update"' in text or "\\u" in text:
             event = decode_event(text)
             if event is not None and event.get("type") == "session.update":
-                model = mapping(event.get("session")).get("model")
+                session = mapping(event.get("session"))
+                model = session.get("model")
                 if isinstance(model, str) and model:
                     self.name_model(model)
+                self._read_transcription(session, named=True)
         if self._translator is None:
             return text
         return self._translator.client_frame(text)
@@ -133,9 +148,28 @@ class OpenAISession(ProviderSession):
         elif kind == "conversation.item.input_audio_transcription.completed":
             self._add_transcription_usage(mapping(event.get("usage")))
         elif kind in ("session.created", "session.updated"):
-            model = mapping(event.get("session")).get("model")
+            session = mapping(event.get("session"))
+            model = session.get("model")
             if isinstance(model, str):
                 self.report_model(self._aliases.get(model, model))
+            self._read_transcription(session, named=False)
+
+    def _read_transcription(self, session: dict, *, named: bool) -> None:
+        """The session's type and transcription model, as a `session.update`
+        names them or the server reports them. In a transcription session the
+        transcription model is the session's model: checked against the key's
+        allow-list, and recorded."""
+        if session.get("type") == TRANSCRIPTION:
+            self.interface = TRANSCRIPTION
+        model = transcription_model(session)
+        if not model:
+            return
+        self.transcription_model = model
+        if self.interface == TRANSCRIPTION:
+            if named:
+                self.name_model(model)
+            else:
+                self.report_model(model)
 
     def _response_ended(self, response_id: str) -> None:
         open_responses = self._open_responses
@@ -152,6 +186,19 @@ class OpenAISession(ProviderSession):
                 usage.get("input_tokens")
             ) + count(usage.get("output_tokens"))
             self.usage += Usage(transcription_tokens=total)
+
+
+def transcription_model(session: dict) -> str:
+    """The input transcription model a session object names: GA's
+    `audio.input.transcription.model` (openai-python
+    `types/realtime/realtime_transcription_session_create_request.py`,
+    `audio_transcription.py`), or the beta's `input_audio_transcription.model`."""
+    ga = mapping(
+        mapping(mapping(session.get("audio")).get("input")).get("transcription")
+    )
+    beta = mapping(session.get("input_audio_transcription"))
+    model = ga.get("model") or beta.get("model")
+    return model if isinstance(model, str) else ""
 
 
 def _text(value: Any) -> str:
@@ -269,6 +316,7 @@ class OpenAIAdapter(ProviderAdapter):
             allowed_models=allowed_models,
             translator=translator_for(request.dialect, protocol),
             aliases=self.reported_aliases(request.options),
+            intent=query_value(request.query, "intent"),
         )
 
     def reported_aliases(self, options: Mapping[str, Any]) -> Mapping[str, str]:

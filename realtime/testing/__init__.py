@@ -8,10 +8,13 @@ deterministically, so that usage metering can be asserted exactly; the protocol
 logic does no I/O.
 
 - :class:`FakeRealtimeServer`: OpenAI Realtime (GA; refuses the beta shape), with
-  scripting hooks (``fake.echo``, ``fake.close``, ``fake.flood``, ...).
+  scripting hooks (``fake.echo``, ``fake.close``, ``fake.flood``, ...), and on
+  the same origin GPT-Live (``/v1/live/sessions``, :mod:`realtime.testing.live`)
+  and realtime translation (``/v1/realtime/translations``,
+  :mod:`realtime.testing.translation`).
 - :class:`FakeCallsServer`: the same, with OpenAI's WebRTC call endpoints
-  (``/v1/realtime/calls``, ``/v1/live/sessions``), their sideband sockets and
-  hangups on the same port; ``manage.py fake_upstream`` serves it.
+  (``/v1/realtime/calls``, ``/v1/live/sessions`` over HTTP), their sideband
+  sockets and hangups on the same port; ``manage.py fake_upstream`` serves it.
 - :class:`FakeAzureRealtime`: Azure OpenAI Realtime (GA and preview URLs).
 - :class:`FakeGeminiLive`: Gemini Live API (``BidiGenerateContent``).
 - :class:`FakeCartesiaTTS`: Cartesia TTS WebSocket (``/tts/websocket``).

@@ -15,7 +15,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from realtime.testing.base import Handshake, json_response, matches
-from realtime.testing.openai import FakeRealtimeServer
+from realtime.testing.openai import OTHER_PATHS, FakeRealtimeServer
 
 __all__ = ["FakeAzureRealtime"]
 
@@ -95,6 +95,11 @@ class FakeAzureRealtime(FakeRealtimeServer):
     def _azure_refusal(self, handshake: Handshake) -> tuple[int, str, str] | None:
         query = handshake.query
         version = query.get("api-version")
+        if handshake.path.startswith("/openai/v1/") and handshake.path in OTHER_PATHS:
+            # GPT-Live and translation, under the v1 API's base.
+            if not self._azure_authorized(handshake):
+                return 401, "401", AZURE_DENIED
+            return None
         if handshake.path == AZURE_GA_PATH:
             deployment = query.get("model")
             if version is not None and version not in AZURE_GA_API_VERSIONS:

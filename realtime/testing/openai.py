@@ -58,6 +58,7 @@ from realtime.testing.base import (
     MAX_CLOSE_REASON_BYTES,
     Handshake,
     LoopbackServer,
+    Session,
     json_response,
 )
 from realtime.testing.conversation import (
@@ -67,6 +68,8 @@ from realtime.testing.conversation import (
     StreamedResponse,
     parse_client_event,
 )
+from realtime.testing.live import LIVE_PATHS, LiveProtocol
+from realtime.testing.translation import TRANSLATION_PATHS, TranslationProtocol
 
 __all__ = ["FakeRealtimeServer", "serve"]
 
@@ -75,6 +78,9 @@ logger = logging.getLogger(__name__)
 Event = dict[str, Any]
 
 REALTIME_PATH = "/v1/realtime"
+# GPT-Live and translation, on the same origin (realtime.testing.live, .translation).
+OTHER_PATHS = (*LIVE_PATHS, *TRANSLATION_PATHS)
+SERVED_PATHS = (REALTIME_PATH, *OTHER_PATHS)
 REALTIME_SUBPROTOCOL = Subprotocol("realtime")
 DEFAULT_MODEL = "gpt-realtime"
 
@@ -319,8 +325,11 @@ class FakeRealtimeServer(LoopbackServer):
     """A scriptable Realtime API upstream on a loopback port.
 
     Attributes beyond the shared ones: ``usage_sent`` (the ``usage`` object of
-    every ``response.done`` sent, in order) and ``client_events`` (the type of
-    every client event received, in order, across connections).
+    every ``response.done`` and GPT-Live ``session.closed`` sent, in order),
+    ``client_events`` (the type of every client event received, in order,
+    across connections) and ``translated_bytes`` (the source audio of each
+    translation append). GPT-Live (``/v1/live/sessions``) and translation
+    (``/v1/realtime/translations``) are served beside the realtime endpoint.
     """
 
     path = REALTIME_PATH
@@ -348,6 +357,7 @@ class FakeRealtimeServer(LoopbackServer):
         self._numbers = itertools.count(1)
         self.usage_sent: list[Event] = []
         self.client_events: list[str] = []
+        self.translated_bytes: list[int] = []  # source audio of each append
 
     def _serve_options(self) -> dict[str, Any]:
         return {
@@ -369,7 +379,10 @@ class FakeRealtimeServer(LoopbackServer):
         if self._api_key is not None and not self._authorized(handshake):
             logger.debug("rejected a handshake with a wrong or missing key")
             return json_response(connection, 401, {"error": INVALID_API_KEY_ERROR})
-        if handshake.path != REALTIME_PATH:
+        other = _other_interface_refusal(handshake)
+        if other is not None:
+            return json_response(connection, 400, {"error": other})
+        if handshake.path not in SERVED_PATHS:
             error = {
                 "type": "invalid_request_error",
                 "code": "not_found",
@@ -383,15 +396,55 @@ class FakeRealtimeServer(LoopbackServer):
         expected = f"Bearer {self._api_key}".encode()
         return len(values) == 1 and hmac.compare_digest(values[0].encode(), expected)
 
+    def _session(self, handshake: Handshake) -> Session:
+        """GPT-Live's or translation's protocol, by the handshake's path."""
+        number = next(self._numbers)
+        if handshake.path in LIVE_PATHS:
+            return LiveProtocol(
+                number=number,
+                usage_sent=self.usage_sent,
+                client_events=self.client_events,
+            )
+        return TranslationProtocol(
+            number=number,
+            model=handshake.query["model"],
+            client_events=self.client_events,
+            audio=self.translated_bytes,
+        )
+
     async def _converse(
         self, connection: ServerConnection, handshake: Handshake
     ) -> None:
+        if handshake.path in OTHER_PATHS:  # GPT-Live, translation
+            await super()._converse(connection, handshake)
+            return
         conversation = Conversation(
             number=next(self._numbers),
             model=handshake.query.get("model") or self._default_model,
         )
         peer = _Peer(connection, conversation, self.usage_sent, self.client_events)
         await peer.run(handshake)
+
+
+def _other_interface_refusal(handshake: Handshake) -> Event | None:
+    """Why a GPT-Live or translation handshake is refused, if it is: GPT-Live
+    takes no query, translation requires its model in the query."""
+    if handshake.path in LIVE_PATHS and handshake.query_items:
+        name = handshake.query_items[0][0]
+        return {
+            "type": "invalid_request_error",
+            "code": "unknown_parameter",
+            "message": f"Unknown parameter: {name!r}; name the model in session.start.",
+            "param": name,
+        }
+    if handshake.path in TRANSLATION_PATHS and not handshake.query.get("model"):
+        return {
+            "type": "invalid_request_error",
+            "code": "missing_required_parameter",
+            "message": "Missing required parameter: 'model'.",
+            "param": "model",
+        }
+    return None
 
 
 def _select_subprotocol(

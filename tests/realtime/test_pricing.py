@@ -241,3 +241,33 @@ def test_newer_models_have_their_own_attributed_prices():
     assert found("gpt-realtime-whisper").transcription_per_minute == Decimal("0.017")
     newer.unseed(apps, None)
     assert not ModelPrice.objects.filter(effective_from=newer.READ).exists()
+
+
+def test_the_time_billed_interfaces_have_attributed_prices():
+    seeds = importlib.import_module(
+        "realtime.migrations.0010_live_translation_transcription_prices"
+    )
+    seeds.seed(apps, None)
+    added = ModelPrice.objects.filter(effective_from=seeds.READ)
+    assert added.count() == len(seeds.PRICES)
+    assert all(
+        p.source.startswith("https://developers.openai.com/api/docs/models/")
+        and seeds.READ in p.source
+        for p in added
+    )
+    on = datetime.date(2026, 12, 2)
+    live = pricing.price_for(kind="openai", model="gpt-live-1", on=on)
+    assert live is not None
+    # 90 s active, 30 s standby: $0.075 + $0.01.
+    usage = Usage(active_seconds=90, standby_seconds=30)
+    assert pricing.cost_usd(usage, live) == Decimal("0.085")
+    translate = pricing.price_for(kind="openai", model="gpt-realtime-translate", on=on)
+    assert translate is not None
+    assert pricing.cost_usd(Usage(translation_seconds=120), translate) == Decimal(
+        "0.068"
+    )
+    transcribe = pricing.price_for(kind="openai", model="gpt-live-transcribe", on=on)
+    assert transcribe is not None
+    assert transcribe.transcription_per_minute == Decimal("0.017")
+    seeds.unseed(apps, None)
+    assert not ModelPrice.objects.filter(effective_from=seeds.READ).exists()

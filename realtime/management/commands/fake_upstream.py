@@ -26,8 +26,14 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, host: str, port: int, api_key: str | None, **options: Any
     ) -> None:
+        self.stdout.write(f"Fake realtime upstream on ws://{host}:{port}/v1/realtime")
         self.stdout.write(
-            f"Fake realtime upstream on ws://{host}:{port}/v1/realtime (WebRTC calls: http://{host}:{port}/v1/realtime/calls)"
+            f"  GPT-Live on ws://{host}:{port}/v1/live/sessions, translation on "
+            f"ws://{host}:{port}/v1/realtime/translations"
+        )
+        self.stdout.write(
+            f"  WebRTC calls on http://{host}:{port}/v1/realtime/calls and "
+            f"http://{host}:{port}/v1/live/sessions"
         )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(host=host, port=port, api_key=api_key))
