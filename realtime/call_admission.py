@@ -148,7 +148,8 @@ async def _admitted_call(
         ),
         provider_slug=resolved.provider.slug,
         key_id=key.key_id if key is not None else None,
-        provider=adapter.open_session(
+        provider=kind.frame_handler(
+            adapter,
             model=model,
             request=_connect_request(
                 endpoints, resolved.provider.options, resolved.credential

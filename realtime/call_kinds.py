@@ -36,6 +36,9 @@ from keys import ephemeral
 from realtime.credentials import check_model_name
 from realtime.exceptions import BadRequest, UpstreamUnavailable
 from realtime.http_upstream import HttpAnswer
+from realtime.providers import ConnectRequest, ProviderSession
+from realtime.providers.base import ProviderAdapter
+from realtime.providers.live_call import LiveCallSession
 
 # An offer from a browser is a few kilobytes.
 MAX_OFFER_BYTES = 64 * 1024
@@ -204,6 +207,19 @@ class RealtimeCalls:
         """The hangup endpoint's path under the API base."""
         return f"realtime/calls/{quote(call_id, safe='')}/hangup"
 
+    def frame_handler(
+        self,
+        adapter: ProviderAdapter,
+        *,
+        model: str,
+        request: ConnectRequest,
+        allowed_models: tuple[str, ...],
+    ) -> ProviderSession:
+        """The provider's realtime handler: the sideband speaks its events."""
+        return adapter.open_session(
+            model=model, request=request, allowed_models=allowed_models
+        )
+
 
 class LiveSessions:
     """`/live/sessions` with a WebRTC transport: JSON in, JSON out."""
@@ -223,6 +239,11 @@ class LiveSessions:
                 param="transport",
             )
         session = check_session(data.get("session"))
+        if not session.get("model"):
+            raise InvalidOffer(
+                "Invalid 'session.model': a Live session names its model.",
+                param="session.model",
+            )
         return Offer(
             sdp=check_sdp(transport.get("sdp"), param="transport.sdp"), session=session
         )
@@ -257,6 +278,17 @@ class LiveSessions:
     def hangup_path(self, call_id: str) -> str:
         """The hangup endpoint's path under the API base."""
         return f"live/sessions/{quote(call_id, safe='')}/hangup"
+
+    def frame_handler(
+        self,
+        adapter: ProviderAdapter,
+        *,
+        model: str,
+        request: ConnectRequest,
+        allowed_models: tuple[str, ...],
+    ) -> ProviderSession:
+        """GPT-Live's handler, as a sideband sees the session."""
+        return LiveCallSession(model=model, allowed_models=allowed_models)
 
 
 CallKind = RealtimeCalls | LiveSessions
