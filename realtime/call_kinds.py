@@ -33,8 +33,9 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from keys import ephemeral
+from realtime.client_secrets import InvalidParameter
 from realtime.credentials import check_model_name
-from realtime.exceptions import BadRequest, UpstreamUnavailable
+from realtime.exceptions import UpstreamUnavailable
 from realtime.http_upstream import HttpAnswer
 from realtime.providers import ConnectRequest, ProviderSession
 from realtime.providers.base import ProviderAdapter
@@ -46,15 +47,13 @@ MAX_OFFER_BYTES = 64 * 1024
 _CALL_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 
 
-class InvalidOffer(BadRequest):
+class InvalidOffer(InvalidParameter):
     """A request body that is not a call's offer; `param` names the field."""
 
-    def __init__(self, message: str, *, param: str) -> None:
-        super().__init__(message, code="invalid_offer")
-        self.param = param
-
-    def details(self) -> dict[str, Any]:
-        return {**super().details(), "param": self.param}
+    def __init__(
+        self, message: str, *, param: str, code: str = "invalid_offer"
+    ) -> None:
+        super().__init__(message, param=param, code=code)
 
 
 @dataclass(frozen=True, slots=True)
