@@ -164,3 +164,26 @@ async def test_chromium_accepts_the_answer_to_its_offer(fake, issue, daphne):
     assert call.model == "gpt-realtime"
     assert offer_mids(call.offer) == [("audio", "0"), ("application", "1")]
     assert UPSTREAM_SECRET not in json.dumps(seen)
+
+
+async def test_the_openai_sdk_creates_calls_through_the_gateway(fake, issue, daphne):
+    """openai-python's `realtime.calls.create` (its form) and `live.create`."""
+    from openai import AsyncOpenAI
+
+    issued = await issue(fake.url)
+    client = AsyncOpenAI(api_key=issued.token, base_url=f"{daphne.http_url}/v1")
+    response = await client.realtime.calls.with_raw_response.create(
+        sdp=OFFER, session={"type": "realtime", "model": "gpt-realtime"}
+    )
+    assert response.status_code == 201
+    assert offer_mids(response.text) == offer_mids(OFFER)
+    assert response.headers["location"].startswith("/v1/realtime/calls/rtc_fake_")
+    live = await client.live.create(
+        session={"model": "gpt-live-1"}, transport={"type": "webrtc", "sdp": OFFER}
+    )
+    assert live.transport.type == "webrtc" and live.session.id in fake.calls
+    assert {call.model for call in fake.calls.values()} == {
+        "gpt-realtime",
+        "gpt-live-1",
+    }
+    await client.close()
