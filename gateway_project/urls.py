@@ -1,5 +1,5 @@
-"""HTTP routes: the admin and its dashboard, health, metrics and the client
-secrets endpoint."""
+"""HTTP routes: the admin and its dashboard, health, metrics, the client
+secrets endpoint and the WebRTC call endpoints."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from access.forms import ThrottledAdminLoginForm
-from realtime import client_secrets, dashboard, views
+from realtime import calls, client_secrets, dashboard, views
 
 admin.site.login_form = ThrottledAdminLoginForm  # see access.services
 admin.site.site_header = "Realtime gateway"
@@ -43,5 +43,19 @@ urlpatterns = [
         "openai/v1/realtime/client_secrets",
         client_secrets.create_client_secret,
         name="azure_client_secrets",
+    ),
+    # WebRTC calls (realtime.calls). /v1/live/sessions over WebSocket is the
+    # GPT-Live socket: Channels routes upgrades, Django only HTTP requests.
+    path("v1/realtime/calls", calls.create_realtime_call, name="realtime_calls"),
+    path(
+        "openai/v1/realtime/calls",
+        calls.create_realtime_call,
+        name="azure_realtime_calls",
+    ),
+    path("v1/live/sessions", calls.create_live_session, name="live_sessions"),
+    path(
+        "openai/v1/live/sessions",
+        calls.create_live_session,
+        name="azure_live_sessions",
     ),
 ]

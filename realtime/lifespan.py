@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from realtime.state import process_state
 
 
@@ -17,8 +19,11 @@ async def start_background() -> None:
 
 
 async def stop_background() -> None:
-    """Stop it (the server is shutting down)."""
-    await process_state().sweeper.stop()
+    """Stop it (the server is shutting down): live WebRTC calls are hung up
+    and their rows finalised, then the sweep stops."""
+    state = process_state()
+    await state.calls.stop(timeout=settings.GATEWAY_DRAIN_SECONDS)
+    await state.sweeper.stop()
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -33,13 +33,14 @@ class LiveSessionAdmin(RealtimeSessionAdmin):
     list_display = [
         "started_at",
         key_link,
+        "interface",  # a WebRTC call is listed (and terminated) like any session
         "model",
         "gateway_instance",
         "duration_display",
         "checkpointed_at",
         "total_tokens",
     ]
-    list_filter = ["provider_slug", "gateway_instance", "model"]
+    list_filter = ["provider_slug", "interface", "gateway_instance", "model"]
     date_hierarchy = None  # type: ignore[assignment]  # (the log drills by day)
     actions = ["terminate_selected"]
 

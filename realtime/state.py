@@ -1,7 +1,8 @@
 """What one gateway process keeps between sessions, in one object.
 
 The key cache, the failed-handshake throttle, the metrics, the instance name,
-the sweep of dead processes' rows and the revocation hubs live here rather than
+the sweep of dead processes' rows, the revocation hubs and the live WebRTC
+calls live here rather than
 in module globals, so a test (or an embedding server) can swap the whole
 process state with `replace_process_state`.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
+from realtime.call_registry import CallRegistry
 from realtime.health import LayerProbe
 from realtime.keycache import KeyCache
 from realtime.metrics import ListPrices, Metrics
@@ -31,6 +33,7 @@ class ProcessState:
         self.throttle = FailureThrottle()
         self.metrics = Metrics(instance=lambda: self.instance, pricer=ListPrices())
         self.sweeper = Sweeper()
+        self.calls = CallRegistry()  # live WebRTC calls' sideband monitors
         self._instance: str | None = None
         self._hubs: dict[asyncio.AbstractEventLoop, RevocationHub] = {}
         self._probes: dict[asyncio.AbstractEventLoop, LayerProbe] = {}

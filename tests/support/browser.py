@@ -85,6 +85,10 @@ class Page:
     def __init__(self, page: Any) -> None:
         self._page = page
 
+    async def evaluate(self, script: str, arg: Any) -> Any:
+        """Run `script` (a function of `arg`) in the page; what it returns."""
+        return await self._page.evaluate(script, arg)
+
     async def open_socket(
         self,
         url: str,

@@ -11,8 +11,8 @@ from realtime.testing import serve
 
 class Command(BaseCommand):
     help = (
-        "Run a loopback fake of OpenAI's Realtime API (GA events), so the gateway "
-        "can be tried and tested with no real API key."
+        "Run a loopback fake of OpenAI's Realtime API (GA events, WebRTC calls), "
+        "so the gateway can be tried and tested with no real API key."
     )
     requires_system_checks = []
 
@@ -30,6 +30,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  GPT-Live on ws://{host}:{port}/v1/live/sessions, translation on "
             f"ws://{host}:{port}/v1/realtime/translations"
+        )
+        self.stdout.write(
+            f"  WebRTC calls on http://{host}:{port}/v1/realtime/calls and "
+            f"http://{host}:{port}/v1/live/sessions"
         )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(host=host, port=port, api_key=api_key))
