@@ -51,8 +51,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("cpu_us_frame", "CPU us/frame, sequential", False, _one),
     Metric("cpu_us_frame_loaded", "CPU us/frame, 20 sessions", False, _one),
     Metric("rss_kib_session", "RSS KiB per idle session", False, _one),
-    Metric("setup_sequential", "setups/s, sequential", True, _int),
-    Metric("setup_concurrent", "setups/s, 10 in flight", True, _int),
+    Metric("setup_sequential", "sessions/s to close, sequential", True, _int),
+    Metric("setup_concurrent", "sessions/s to close, 10 in flight", True, _int),
     Metric("voice_capacity", "voice sessions, +p99<20ms", True, _int),
     Metric("voice_p99_ms", "voice p99 at that count (ms)", False, _ms),
 )
@@ -440,10 +440,11 @@ def _method_section(run: Run) -> list[str]:
         f"{plan['idle_sessions']:,} idle bridged sessions open, divided by the "
         "count, after a 20-session warm-up; measured first, on a fresh process.",
         f"- Setup: {plan['setup_sequential']} sessions one after another, then "
-        f"{plan['setup_concurrent']} with 10 in flight; each is connect + "
-        "`session.created` received (sessions are closed after the timing).",
-        f"- Voice ramp: {plan['voice_start']}, doubling, up to "
-        f"{plan['voice_limit']} sessions, {plan['voice_seconds']} s per step, "
+        f"{plan['setup_concurrent']} with 10 in flight; each is a whole session as "
+        "a client sees it: connect, `session.created` received, close, until the "
+        "server has closed the TCP connection.",
+        f"- Voice ramp: {', '.join(str(n) for n in plan['voice_steps'])} "
+        f"sessions, {plan['voice_seconds']} s per step, "
         "stopping at the first failing step. Direct runs first; a step at which "
         "direct itself fails (the bench client and the fake share the two cores) "
         "ends every ramp, and a target that passes every step direct could carry "

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench import litellm_proxy, report, stats
+from bench import litellm_proxy, report
 from bench import profile as profiling
 from bench.client import MIB, SMALL_FRAME_BYTES
 from bench.measure import Measurer, measure, say
@@ -198,7 +198,7 @@ def _run_again(
     """
     say(f"  other processes used {first.foreign_cores:.2f} cores: once more")
     if target.name == "direct":
-        shared.voice_counts = stats.ramp(plan.voice_start, plan.voice_limit)
+        shared.voice_counts = list(plan.voice_steps)
         shared.direct_p99.clear()
     second = _run_target(target, ws, direct, plan, shared)
     quieter = target.name == "direct" or (
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
 
     profile_out = RESULTS_DIR / "profile-daphne.collapsed.txt"
     shared = Shared(
-        voice_counts=stats.ramp(plan.voice_start, plan.voice_limit),
+        voice_counts=list(plan.voice_steps),
         profile_out=None if args.no_profile or not profiling.py_spy() else profile_out,
     )
     results = []
