@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import profile as profiling
 from bench import stats
 from bench.profile import Breakdown
 
@@ -204,7 +205,7 @@ def to_json(run: Run) -> dict[str, Any]:
         "profile": None
         if run.profile is None
         else {
-            "target": "daphne",
+            "target": profiling.PROFILED,
             "samples": run.profile.samples,
             "self_by_layer": run.profile.self_by_layer,
             "inclusive_by_layer": run.profile.inclusive_by_layer,
@@ -300,7 +301,8 @@ def _gloss(function: str) -> str:
 
 
 def _profile_section(run: Run) -> list[str]:
-    lines = ["## Where the time goes (gateway under Daphne)", ""]
+    title = f"## Where the time goes (`{profiling.PROFILED}`: uvicorn with uvloop)"
+    lines = [title, ""]
     profile = run.profile
     if profile is None:
         return [*lines, f"Not profiled: {run.profile_note or 'no profile taken'}.", ""]
@@ -313,8 +315,9 @@ def _profile_section(run: Run) -> list[str]:
         "(speedscope or flamegraph.pl draw them). *Self*: the sample's innermost "
         "frame is in that layer, with the C calls it makes (e.g. socket writes). "
         "*Inclusive*: the layer is anywhere in the job the event loop was running "
-        "(above `Handle._run`), so frames every stack shares (the command, the "
-        "reactor) do not count.",
+        "(above `Handle._run`, or under uvloop, whose loop is C, above "
+        "`Runner.run`), so frames every stack shares (the command, the loop) do "
+        "not count.",
         "",
         "| layer | self | inclusive |",
         "| --- | ---: | ---: |",
@@ -332,6 +335,8 @@ def _profile_section(run: Run) -> list[str]:
         "| --- | ---: |",
     ]
     for label, share in profile.hotspots:
+        if share == 0:
+            continue  # another server's call path (e.g. Daphne's)
         lines.append(f"| {label} | {share:.1%} |")
     lines += [
         "",

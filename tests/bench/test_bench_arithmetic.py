@@ -158,7 +158,9 @@ def test_parse_frame():
         (f"{ROOT}/realtime/consumers.py", "gateway code"),
         (f"{STDLIB}/asyncio/base_events.py", "asyncio event loop"),
         (f"{STDLIB}/json/decoder.py", "other stdlib"),
-        (f"{SITE}/uvloop/__init__.py", "other"),
+        (f"{SITE}/uvloop/__init__.py", "uvicorn/uvloop"),
+        (f"{SITE}/uvicorn/protocols/websockets/websockets_impl.py", "uvicorn/uvloop"),
+        (f"{SITE}/click/termui.py", "other"),
     ],
 )
 def test_layer_of(path, layer):
