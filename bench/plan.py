@@ -17,8 +17,9 @@ class Plan:
     idle_sessions: int
     setup_sequential: int
     setup_concurrent: int
-    voice_start: int
-    voice_limit: int
+    # Voice ramp steps (sessions): finer than doubling where gateways top out,
+    # on past where the bench's own client and fake give out on two cores.
+    voice_steps: tuple[int, ...]
     voice_seconds: float
     profile_seconds: int
     workload_timeout: float  # seconds any one workload may take
@@ -37,8 +38,7 @@ FULL = Plan(
     idle_sessions=1000,
     setup_sequential=100,
     setup_concurrent=200,
-    voice_start=25,
-    voice_limit=1600,
+    voice_steps=(25, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800),
     voice_seconds=4.0,
     profile_seconds=10,
     workload_timeout=90.0,
@@ -54,8 +54,7 @@ QUICK = Plan(
     idle_sessions=100,
     setup_sequential=20,
     setup_concurrent=40,
-    voice_start=25,
-    voice_limit=50,
+    voice_steps=(25, 50, 100),
     voice_seconds=1.5,
     profile_seconds=3,
     workload_timeout=45.0,

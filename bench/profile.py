@@ -22,6 +22,8 @@ from bench.targets import ROOT, Endpoint
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^()]*):\d+\)$")
 _SITE = "/site-packages/"
+# The target profiled: the gateway as a newcomer runs it (`rungateway`, no flags).
+PROFILED = "rungateway"
 
 # (layer, how to recognise its files); the first match wins.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -34,6 +36,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             f"{_SITE}txaio/",
         ),
     ),
+    ("uvicorn/uvloop", (f"{_SITE}uvicorn/", f"{_SITE}uvloop/")),
     ("Channels/asgiref", (f"{_SITE}channels/", f"{_SITE}asgiref/")),
     ("websockets (upstream leg)", (f"{_SITE}websockets/",)),
     ("Django", (f"{_SITE}django/",)),
@@ -97,6 +100,8 @@ def parse_collapsed(text: str) -> list[tuple[list[tuple[str, str]], int]]:
 # frames above the innermost of these say what the process was working on.
 DISPATCH: tuple[tuple[str, str], ...] = (
     ("Handle._run", "asyncio/events.py"),
+    # uvloop runs handles in C: the task's frames sit right under the runner.
+    ("Runner.run", "asyncio/runners.py"),
     ("_WorkItem.run", "concurrent/futures/thread.py"),
 )
 
@@ -112,6 +117,8 @@ def _above_dispatch(frames: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 # Call paths worth naming: (label, function or path suffix any job frame has).
 HOTSPOTS: tuple[tuple[str, str], ...] = (
+    ("uvicorn's WebSocket protocol (client leg)", "uvicorn/protocols/websockets/"),
+    ("the ASGI application (Channels' routing down)", "asgiref/"),
     ("Twisted's socket send/recv (client leg syscalls)", "untilConcludes"),
     ("asyncio socket write (upstream leg syscall)", "_SelectorSocketTransport.write"),
     ("autobahn frame parsing (processData)", "WebSocketProtocol.processData"),

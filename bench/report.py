@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import profile as profiling
 from bench import stats
 from bench.profile import Breakdown
 
@@ -51,8 +52,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("cpu_us_frame", "CPU us/frame, sequential", False, _one),
     Metric("cpu_us_frame_loaded", "CPU us/frame, 20 sessions", False, _one),
     Metric("rss_kib_session", "RSS KiB per idle session", False, _one),
-    Metric("setup_sequential", "setups/s, sequential", True, _int),
-    Metric("setup_concurrent", "setups/s, 10 in flight", True, _int),
+    Metric("setup_sequential", "sessions/s to close, sequential", True, _int),
+    Metric("setup_concurrent", "sessions/s to close, 10 in flight", True, _int),
     Metric("voice_capacity", "voice sessions, +p99<20ms", True, _int),
     Metric("voice_p99_ms", "voice p99 at that count (ms)", False, _ms),
 )
@@ -204,7 +205,7 @@ def to_json(run: Run) -> dict[str, Any]:
         "profile": None
         if run.profile is None
         else {
-            "target": "daphne",
+            "target": profiling.PROFILED,
             "samples": run.profile.samples,
             "self_by_layer": run.profile.self_by_layer,
             "inclusive_by_layer": run.profile.inclusive_by_layer,
@@ -300,7 +301,8 @@ def _gloss(function: str) -> str:
 
 
 def _profile_section(run: Run) -> list[str]:
-    lines = ["## Where the time goes (gateway under Daphne)", ""]
+    title = f"## Where the time goes (`{profiling.PROFILED}`: uvicorn with uvloop)"
+    lines = [title, ""]
     profile = run.profile
     if profile is None:
         return [*lines, f"Not profiled: {run.profile_note or 'no profile taken'}.", ""]
@@ -313,8 +315,9 @@ def _profile_section(run: Run) -> list[str]:
         "(speedscope or flamegraph.pl draw them). *Self*: the sample's innermost "
         "frame is in that layer, with the C calls it makes (e.g. socket writes). "
         "*Inclusive*: the layer is anywhere in the job the event loop was running "
-        "(above `Handle._run`), so frames every stack shares (the command, the "
-        "reactor) do not count.",
+        "(above `Handle._run`, or under uvloop, whose loop is C, above "
+        "`Runner.run`), so frames every stack shares (the command, the loop) do "
+        "not count.",
         "",
         "| layer | self | inclusive |",
         "| --- | ---: | ---: |",
@@ -332,6 +335,8 @@ def _profile_section(run: Run) -> list[str]:
         "| --- | ---: |",
     ]
     for label, share in profile.hotspots:
+        if share == 0:
+            continue  # another server's call path (e.g. Daphne's)
         lines.append(f"| {label} | {share:.1%} |")
     lines += [
         "",
@@ -440,10 +445,11 @@ def _method_section(run: Run) -> list[str]:
         f"{plan['idle_sessions']:,} idle bridged sessions open, divided by the "
         "count, after a 20-session warm-up; measured first, on a fresh process.",
         f"- Setup: {plan['setup_sequential']} sessions one after another, then "
-        f"{plan['setup_concurrent']} with 10 in flight; each is connect + "
-        "`session.created` received (sessions are closed after the timing).",
-        f"- Voice ramp: {plan['voice_start']}, doubling, up to "
-        f"{plan['voice_limit']} sessions, {plan['voice_seconds']} s per step, "
+        f"{plan['setup_concurrent']} with 10 in flight; each is a whole session as "
+        "a client sees it: connect, `session.created` received, close, until the "
+        "server has closed the TCP connection.",
+        f"- Voice ramp: {', '.join(str(n) for n in plan['voice_steps'])} "
+        f"sessions, {plan['voice_seconds']} s per step, "
         "stopping at the first failing step. Direct runs first; a step at which "
         "direct itself fails (the bench client and the fake share the two cores) "
         "ends every ramp, and a target that passes every step direct could carry "

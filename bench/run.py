@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench import litellm_proxy, report, stats
+from bench import litellm_proxy, report
 from bench import profile as profiling
 from bench.client import MIB, SMALL_FRAME_BYTES
 from bench.measure import Measurer, measure, say
@@ -126,7 +126,7 @@ class Shared:
 
     voice_counts: list[int]  # the steps direct carried; the others' ramp
     direct_p99: dict[int, float] = field(default_factory=dict)
-    profile_out: Path | None = None  # where to record Daphne's profile, if at all
+    profile_out: Path | None = None  # where to record the profile, if at all
     profile: profiling.Breakdown | None = None
 
 
@@ -146,7 +146,9 @@ def _run_target(
             say(f"  note: other processes keep {busy:.2f} cores busy; going on")
         load = ForeignLoad()
         with target.start(ws) as endpoint:
-            profile_out = shared.profile_out if target.name == "daphne" else None
+            profile_out = (
+                shared.profile_out if target.name == profiling.PROFILED else None
+            )
             breakdown = runner.run(
                 measure(
                     endpoint,
@@ -198,7 +200,7 @@ def _run_again(
     """
     say(f"  other processes used {first.foreign_cores:.2f} cores: once more")
     if target.name == "direct":
-        shared.voice_counts = stats.ramp(plan.voice_start, plan.voice_limit)
+        shared.voice_counts = list(plan.voice_steps)
         shared.direct_p99.clear()
     second = _run_target(target, ws, direct, plan, shared)
     quieter = target.name == "direct" or (
@@ -258,9 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             install_note = "LiteLLM's cached venv reused"
 
-    profile_out = RESULTS_DIR / "profile-daphne.collapsed.txt"
+    profile_out = RESULTS_DIR / f"profile-{profiling.PROFILED}.collapsed.txt"
     shared = Shared(
-        voice_counts=stats.ramp(plan.voice_start, plan.voice_limit),
+        voice_counts=list(plan.voice_steps),
         profile_out=None if args.no_profile or not profiling.py_spy() else profile_out,
     )
     results = []
@@ -279,8 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     profile_note = ""
     if shared.profile_out is None:
         profile_note = "py-spy not installed or --no-profile given"
-    elif shared.profile is None and "daphne" in wanted:
-        profile_note = "the py-spy recording failed (see the daphne notes)"
+    elif shared.profile is None and profiling.PROFILED in wanted:
+        profile_note = (
+            f"the py-spy recording failed (see the {profiling.PROFILED} notes)"
+        )
     run = report.Run(
         mode="quick" if args.quick else "full",
         command="bash bench/run.sh" + (" --quick" if args.quick else ""),

@@ -132,15 +132,3 @@ def capacity(
             break
         carried = step.sessions
     return carried
-
-
-def ramp(start: int, limit: int) -> list[int]:
-    """Session counts of the ramp: start, doubling, never above limit."""
-    if start <= 0:
-        raise ValueError("a ramp starts at one session or more")
-    counts = []
-    count = start
-    while count <= limit:
-        counts.append(count)
-        count *= 2
-    return counts

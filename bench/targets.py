@@ -190,15 +190,27 @@ def _bare(ws: Workspace) -> Iterator[Endpoint]:
         yield _endpoint("bare", port, ws.token, child.pid)
 
 
-@contextlib.contextmanager
-def _daphne(ws: Workspace) -> Iterator[Endpoint]:
-    port = free_port()
-    command = [sys.executable, "manage.py", "rungateway", "--port", str(port)]
-    ready = http_ready(f"http://127.0.0.1:{port}/healthz")
-    with running(
-        "daphne", command, env=ws.env, cwd=ROOT, log_dir=ws.log_dir, ready=ready
-    ) as child:
-        yield _endpoint("daphne", port, ws.token, child.pid)
+def _rungateway(
+    name: str, *flags: str
+) -> Callable[[Workspace], AbstractContextManager[Endpoint]]:
+    """`manage.py rungateway` with flags (none: what a newcomer runs)."""
+
+    @contextlib.contextmanager
+    def start(ws: Workspace) -> Iterator[Endpoint]:
+        port = free_port()
+        command = [sys.executable, "manage.py", "rungateway", "--port", str(port)]
+        ready = http_ready(f"http://127.0.0.1:{port}/healthz")
+        with running(
+            name,
+            [*command, *flags],
+            env=ws.env,
+            cwd=ROOT,
+            log_dir=ws.log_dir,
+            ready=ready,
+        ) as child:
+            yield _endpoint(name, port, ws.token, child.pid)
+
+    return start
 
 
 def _uvicorn(loop: str) -> Callable[[Workspace], AbstractContextManager[Endpoint]]:
@@ -292,8 +304,15 @@ class Target:
 TARGETS: tuple[Target, ...] = (
     Target("direct", "direct: client -> fake", _direct),
     Target("bare", "bare websockets relay", _bare),
-    Target("daphne", "gateway, Daphne", _daphne),
-    Target("uvicorn", "gateway, uvicorn", _uvicorn("asyncio")),
-    Target("uvicorn-uvloop", "gateway, uvicorn+uvloop", _uvicorn("uvloop")),
+    Target(
+        "rungateway", "gateway, `rungateway` (the default)", _rungateway("rungateway")
+    ),
+    Target(
+        "daphne",
+        "gateway, `rungateway --server daphne`",
+        _rungateway("daphne", "--server", "daphne"),
+    ),
+    Target("uvicorn", "gateway, uvicorn CLI, asyncio loop", _uvicorn("asyncio")),
+    Target("uvicorn-uvloop", "gateway, uvicorn CLI, uvloop", _uvicorn("uvloop")),
     Target("litellm", "LiteLLM proxy", _litellm),
 )

@@ -134,11 +134,31 @@ async def idle_memory(endpoint: Endpoint, *, count: int) -> float | None:
 
 
 async def setup_rate(endpoint: Endpoint, *, count: int, in_flight: int) -> float | None:
-    """Sessions set up (connect + session.created) per second."""
+    """Whole sessions per second, as a client sees them: connect, wait for
+    `session.created`, close, and wait until the server has closed the TCP
+    connection (`ClientConnection.close` returns only then, RFC 6455 section
+    7.1.1: the server closes TCP first)."""
+    numbers = iter(range(count))
+
+    async def worker() -> None:
+        for _ in numbers:
+            ws, _created = await open_session(endpoint)
+            try:
+                # Returns once the TCP connection is gone; a server that does
+                # not close it costs the client its close timeout (2 s).
+                await ws.close()
+            finally:
+                ws.transport.abort()  # a no-op once the server has closed
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(in_flight, count))]
     started = time.perf_counter()
-    async with sessions(endpoint, count, in_flight=in_flight):
-        elapsed = time.perf_counter() - started
-    return stats.rate(count, elapsed)
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    return stats.rate(count, time.perf_counter() - started)
 
 
 async def relays_to_fake(endpoint: Endpoint, direct: Endpoint) -> bool:

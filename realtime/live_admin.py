@@ -3,7 +3,7 @@
 Live means an `active` row whose heartbeat (the checkpoint every process writes
 for its sessions) is fresh (`realtime.selectors.live_sessions`), so the list
 needs no word from the processes themselves. Terminating one goes through
-`realtime.services.session_terminate`, which reaches whichever process runs it.
+`realtime.operations.session_terminate`, which reaches whichever process runs it.
 Also here: the directory that shows keys' sessions to the keys admin.
 """
 
@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from keys.sessions import LiveSession as KeyLiveSession
-from realtime import selectors, services
+from realtime import operations, selectors
 from realtime.admin import RealtimeSessionAdmin, key_link
 from realtime.models import LiveSession, RealtimeSession
 
@@ -98,9 +98,9 @@ class LiveSessionAdmin(RealtimeSessionAdmin):
         closed = 0
         for session in sessions:
             try:
-                services.session_terminate(session_id=session.id)
+                operations.session_terminate(session_id=session.id)
                 closed += 1
-            except services.SessionNotLive:
+            except operations.SessionNotLive:
                 pass  # it ended meanwhile
         self.message_user(
             request,

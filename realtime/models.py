@@ -68,7 +68,7 @@ class RealtimeSession(models.Model):
     started_at = models.DateTimeField("started", default=timezone.now)
     ended_at = models.DateTimeField("ended", null=True, blank=True)
     checkpointed_at = models.DateTimeField("last checkpoint", null=True, blank=True)
-    # Set by an operator's terminate (realtime.services.session_terminate): the
+    # Set by an operator's terminate (realtime.operations.session_terminate): the
     # session's own periodic check reads it if the channel layer's word is lost.
     terminate_requested_at = models.DateTimeField(
         "terminate requested", null=True, blank=True

@@ -8,6 +8,7 @@ is away; a final write that cannot be made logs exactly what was lost.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import uuid
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.db import Error as DatabaseError
+from django.utils import timezone
 
 from realtime import services
 from realtime.endings import Ending
@@ -47,7 +49,14 @@ def session_log(session_id: uuid.UUID | None) -> SessionLog:
 class SessionRecord:
     """Writes one session's row: start, checkpoints, and the final write."""
 
-    __slots__ = ("client_address", "instance", "log", "provider_kind", "session_id")
+    __slots__ = (
+        "client_address",
+        "instance",
+        "log",
+        "provider_kind",
+        "session_id",
+        "started_on",
+    )
 
     def __init__(
         self,
@@ -63,15 +72,20 @@ class SessionRecord:
         self.instance = instance
         self.provider_kind = provider_kind
         self.log = log
+        self.started_on: datetime.date | None = None  # once the row is written
 
     async def start(self, authorized: services.Authorized) -> None:
         """Write the active row; LimitExceeded (a rejected row) or DatabaseError."""
+        # The row's start, to the day (for its price); taken just before the
+        # insert, whose `started_at` it may precede by the insert's duration.
+        started_on = timezone.now().date()
         await database_sync_to_async(services.session_start)(
             session_id=self.session_id,
             authorized=authorized,
             client_address=self.client_address,
             instance=self.instance,
         )
+        self.started_on = started_on
 
     async def checkpoint(
         self,
@@ -110,6 +124,7 @@ class SessionRecord:
                     provider_kind=self.provider_kind,
                     transcription_model=provider.transcription_model,
                     interface=provider.interface,
+                    started_on=self.started_on,
                 )
                 return
             except DatabaseError:

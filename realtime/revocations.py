@@ -2,7 +2,7 @@
 
 Two announcements end live sessions on whichever process runs them: a key's
 revocation (`keys.services.virtual_key_revoke`, to the key's group) and an
-operator's terminate of one session (`realtime.services.session_terminate`, to
+operator's terminate of one session (`realtime.operations.session_terminate`, to
 the session's group). A session registers its groups here; the first session of
 a group joins it on the process's single channel, and an announcement wakes
 every local session of that group. Sessions never receive from the layer

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from keys import ephemeral
@@ -19,9 +18,8 @@ from keys import selectors as key_selectors
 from keys import services as key_services
 from keys.models import VirtualKey
 from keys.values import KeyIdentity, ResolvedCredential
-from realtime import close_codes, exceptions, pricing
+from realtime import exceptions, pricing
 from realtime.credentials import Handshake, check_model_name
-from realtime.endings import PROCESS_LOST
 from realtime.exceptions import (
     AuthenticationFailed,
     BadRequest,
@@ -30,7 +28,6 @@ from realtime.exceptions import (
 )
 from realtime.models import RealtimeSession, SessionInterface, SessionStatus
 from realtime.providers import adapter_for
-from realtime.revocations import announce_termination
 from realtime.usage import Usage
 
 logger = logging.getLogger(__name__)
@@ -381,15 +378,24 @@ def session_finish(
     end_reason: str = "",
     transcription_model: str = "",
     interface: str = "",
+    started_on: datetime.date | None = None,
 ) -> bool:
-    """Finalise a session once, priced (`pricing.session_cost`); True if it did."""
-    rows = RealtimeSession.objects.filter(pk=session_id).only("started_at", "model")
-    row = rows.first()
-    if row is None:
-        return False
-    model = model or row.model
-    on, models = row.started_at.date(), (model, transcription_model)
-    cost = pricing.session_cost(usage, provider_kind, models, on)
+    """Finalise a session once, priced (`pricing.session_cost`); True when this
+    call did it.
+
+    A caller that knows the model and the day the row started (a live session
+    does) saves reading the row back first: one query fewer per session end."""
+    if not model or started_on is None:
+        row = (
+            RealtimeSession.objects.filter(pk=session_id)
+            .only("started_at", "model")
+            .first()
+        )
+        if row is None:
+            return False
+        model, started_on = model or row.model, row.started_at.date()
+    models = (model, transcription_model)
+    cost = pricing.session_cost(usage, provider_kind, models, started_on)
     return bool(
         RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
             **counters,
@@ -404,45 +410,4 @@ def session_finish(
             end_reason=end_reason[:64],
             error=error[:500],
         )
-    )
-
-
-class SessionNotLive(LookupError):
-    """No open session has this id (unknown, or already over)."""
-
-
-def session_terminate(*, session_id: uuid.UUID) -> None:
-    """Close a live session wherever it runs (`realtime.revocations`: the channel
-    layer, else the row's flag); SessionNotLive when no session is active."""
-    live = RealtimeSession.objects.filter(pk=session_id, status=SessionStatus.ACTIVE)
-    if not live.update(terminate_requested_at=timezone.now()):
-        raise SessionNotLive(f"no live session {session_id}")
-    logger.info("terminate requested for session %s", session_id)
-    transaction.on_commit(lambda: announce_termination(session_id))
-
-
-def sessions_interrupt(
-    *, instance: str | None = None, stale_before: datetime.datetime | None = None
-) -> int:
-    """Mark active rows whose process died as interrupted; returns how many.
-
-    `instance`: every active row of that gateway instance (it is restarting).
-    `stale_before`: every active row whose last heartbeat is older than this.
-    """
-    if instance is None and stale_before is None:
-        return 0
-    heartbeat = Coalesce("checkpointed_at", "started_at")
-    matches = Q()
-    if instance is not None:
-        matches |= Q(gateway_instance=instance)
-    if stale_before is not None:
-        matches |= Q(checkpointed_at__lt=stale_before) | Q(
-            checkpointed_at__isnull=True, started_at__lt=stale_before
-        )
-    return RealtimeSession.objects.filter(matches, status=SessionStatus.ACTIVE).update(
-        status=SessionStatus.INTERRUPTED,
-        ended_at=heartbeat,
-        close_code=close_codes.GOING_AWAY,
-        error="the gateway process ended without closing the session",
-        end_reason=PROCESS_LOST,
     )

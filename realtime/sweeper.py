@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import Error as DatabaseError
 from django.utils import timezone
 
-from realtime import services
+from realtime import operations
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Sweeper:
 
     async def _run(self) -> None:
         period = settings.GATEWAY_CHECKPOINT_SECONDS
-        sweep = database_sync_to_async(services.sessions_interrupt)
+        sweep = database_sync_to_async(operations.sessions_interrupt)
         while True:
             # Jittered, so that processes started together do not sweep together.
             await asyncio.sleep(period * random.uniform(0.75, 1.25))

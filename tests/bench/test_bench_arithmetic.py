@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bench import stats
+from bench.plan import FULL, QUICK
 from bench.profile import breakdown, layer_of, parse_frame
 from bench.targets import ROOT
 
@@ -113,12 +116,14 @@ def test_capacity_without_direct_uses_the_absolute_budget():
     assert stats.capacity([_step(25, 15.0), _step(50, 25.0)], {}) == 25
 
 
-def test_ramp_doubles_up_to_the_limit():
-    assert stats.ramp(25, 400) == [25, 50, 100, 200, 400]
-    assert stats.ramp(25, 399) == [25, 50, 100, 200]
-    assert stats.ramp(25, 10) == []
-    with pytest.raises(ValueError):
-        stats.ramp(0, 100)
+@pytest.mark.parametrize("plan", [FULL, QUICK], ids=["full", "quick"])
+def test_voice_steps_grow_and_the_full_ramp_steps_finely_to_the_target(plan):
+    steps = plan.voice_steps
+    assert steps[0] > 0
+    assert all(a < b for a, b in itertools.pairwise(steps))
+    if plan is FULL:  # 400 (the target) is a step, reached in steps of <= 50
+        assert 400 in steps
+        assert all(b - a <= 50 for a, b in itertools.pairwise(steps) if b <= 500)
 
 
 def test_delivery():
@@ -153,7 +158,9 @@ def test_parse_frame():
         (f"{ROOT}/realtime/consumers.py", "gateway code"),
         (f"{STDLIB}/asyncio/base_events.py", "asyncio event loop"),
         (f"{STDLIB}/json/decoder.py", "other stdlib"),
-        (f"{SITE}/uvloop/__init__.py", "other"),
+        (f"{SITE}/uvloop/__init__.py", "uvicorn/uvloop"),
+        (f"{SITE}/uvicorn/protocols/websockets/websockets_impl.py", "uvicorn/uvloop"),
+        (f"{SITE}/click/termui.py", "other"),
     ],
 )
 def test_layer_of(path, layer):

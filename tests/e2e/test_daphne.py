@@ -238,7 +238,7 @@ def small_daphne(gateway_env, tmp_path_factory):
     overrides = {"GATEWAY_MAX_MESSAGE_BYTES": str(64 * 1024)}
     log_dir = tmp_path_factory.mktemp("small")
     with GatewayLauncher(gateway_env, log_dir=log_dir) as launcher:
-        yield launcher.start(env_overrides=overrides)
+        yield launcher.start(server="daphne", env_overrides=overrides)
 
 
 async def test_over_the_limit_under_daphne(small_daphne, fake_upstream, issue):

@@ -28,10 +28,11 @@ FLOOD_FRAMES, FLOOD_SIZE = 20_000, 6_400  # ~128 MB the client never reads
 @pytest.fixture
 def strict_gateway(gateway_process):
     return gateway_process(
+        server="daphne",  # the gateway's own flow control (realtime/server.py)
         env_overrides={
             "GATEWAY_CLIENT_BUFFER_BYTES": str(256 * 1024),
             "GATEWAY_SLOW_CLIENT_SECONDS": "3",
-        }
+        },
     )
 
 

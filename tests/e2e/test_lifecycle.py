@@ -24,7 +24,7 @@ pytestmark = [
 async def test_sigterm_tells_clients_and_finalises_rows(
     gateway_process, fake_upstream, issue
 ):
-    gateway = gateway_process()
+    gateway = gateway_process(server="daphne")  # its drain: event and 4001
     issued = await issue(fake_upstream.url)
     ws = await open_client(gateway.ws_url, token=issued.token)
     await receive_event(ws)

@@ -75,7 +75,9 @@ def tls_daphne(gateway_env, tmp_path_factory):
     directory = tmp_path_factory.mktemp("tls")
     cert, key, context = self_signed(directory)
     with GatewayLauncher(gateway_env, log_dir=directory) as launcher:
-        process = launcher.start(extra_args=("--tls-cert", cert, "--tls-key", key))
+        process = launcher.start(
+            server="daphne", extra_args=("--tls-cert", cert, "--tls-key", key)
+        )
         yield process, context
 
 

@@ -113,10 +113,13 @@ async def test_refusals_under_uvicorn_are_http_responses(uvicorn, fake_upstream,
     assert "Exception in ASGI application" not in uvicorn.log()
 
 
+@pytest.mark.parametrize("server", ["uvicorn", None], ids=["uvicorn", "no-flags"])
 async def test_sigterm_under_uvicorn_finalises_rows(
-    gateway_process, fake_upstream, issue
+    server, gateway_process, fake_upstream, issue
 ):
-    gateway = gateway_process(server="uvicorn")
+    """`rungateway` with no `--server` (what a newcomer runs) is uvicorn too."""
+    gateway = gateway_process(server=server)
+    assert "Realtime gateway (uvicorn)" in gateway.log()
     issued = await issue(fake_upstream.url)
     ws = await open_client(gateway.ws_url, token=issued.token)
     await receive_event(ws)

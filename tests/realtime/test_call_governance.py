@@ -13,7 +13,7 @@ from django.test import AsyncClient
 
 from keys import services as key_services
 from keys.models import VirtualKey
-from realtime import selectors, services
+from realtime import operations, selectors
 from realtime.models import RealtimeSession, SessionInterface, SessionStatus
 from realtime.testing import FakeCallsServer
 from tests.support.calls import OFFER
@@ -69,7 +69,7 @@ async def test_an_operators_terminate_hangs_the_call_up(fake, issue, calls):
     issued = await issue(fake.url)
     call_id = await start_call(fake, issued.token)
     row = await RealtimeSession.objects.aget()
-    await sync_to_async(services.session_terminate)(session_id=row.pk)
+    await sync_to_async(operations.session_terminate)(session_id=row.pk)
     await fake.wait_hangup(call_id)
     row = await wait_for_row(interface=SessionInterface.WEBRTC)
     assert row.end_reason == "session_terminated"

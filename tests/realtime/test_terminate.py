@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 from django.core.management import CommandError, call_command
 
 from keys.models import Provider, VirtualKey
-from realtime import selectors, services
+from realtime import operations, selectors, services
 from realtime.models import RealtimeSession, SessionStatus
 from realtime.revocations import termination_group
 from tests.realtime.test_outages import dead_redis_layer  # noqa: F401 (fixture)
@@ -22,7 +22,7 @@ from tests.support.keys import UPSTREAM_SECRET, issue_key
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(30)]
 
-terminate = sync_to_async(services.session_terminate)
+terminate = sync_to_async(operations.session_terminate)
 
 
 async def live_row(process, *, group_joined: bool) -> RealtimeSession:
@@ -121,13 +121,13 @@ async def test_a_passthrough_session_can_be_terminated_too(
 
 
 def test_terminate_refuses_unknown_and_finished_sessions():
-    with pytest.raises(services.SessionNotLive):
-        services.session_terminate(session_id=uuid.uuid4())
+    with pytest.raises(operations.SessionNotLive):
+        operations.session_terminate(session_id=uuid.uuid4())
     over = RealtimeSession.objects.create(
         provider_slug="fake", status=SessionStatus.FINISHED
     )
-    with pytest.raises(services.SessionNotLive):
-        services.session_terminate(session_id=over.id)
+    with pytest.raises(operations.SessionNotLive):
+        operations.session_terminate(session_id=over.id)
     over.refresh_from_db()
     assert over.terminate_requested_at is None
 

@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from keys.models import VirtualKey
-from realtime import close_codes, services
+from realtime import close_codes, operations, services
 from realtime.models import RealtimeSession, SessionStatus
 from tests.support.keys import issue_key
 
@@ -323,27 +323,27 @@ def test_sweep_without_an_instance_takes_only_stale_rows(
 
 def test_sweeping_twice_changes_nothing_more(fleet: dict[str, RealtimeSession]):
     run("sweep_sessions", "--instance", "gw-1")
-    assert services.sessions_interrupt(instance="gw-1") == 0
+    assert operations.sessions_interrupt(instance="gw-1") == 0
 
 
 def test_sessions_interrupt_needs_an_instance_or_a_cutoff(
     fleet: dict[str, RealtimeSession],
 ):
-    assert services.sessions_interrupt() == 0
+    assert operations.sessions_interrupt() == 0
     assert not RealtimeSession.objects.filter(status=SessionStatus.INTERRUPTED).exists()
 
 
 def test_sessions_interrupt_by_instance_leaves_other_instances(
     fleet: dict[str, RealtimeSession],
 ):
-    assert services.sessions_interrupt(instance="gw-2") == 4
+    assert operations.sessions_interrupt(instance="gw-2") == 4
     assert reload(fleet["gw1_fresh"]).status == SessionStatus.ACTIVE
     assert reload(fleet["gw2_new"]).status == SessionStatus.INTERRUPTED
 
 
 def test_a_checkpoint_revives_an_interrupted_row(fleet: dict[str, RealtimeSession]):
     session = fleet["gw1_fresh"]
-    services.sessions_interrupt(instance="gw-1")
+    operations.sessions_interrupt(instance="gw-1")
     services.session_checkpoint(
         session_id=session.pk, counters={"messages_from_client": 9, "input_tokens": 5}
     )
@@ -356,7 +356,7 @@ def test_a_checkpoint_revives_an_interrupted_row(fleet: dict[str, RealtimeSessio
 
 def test_a_revived_row_forgets_the_interruption(fleet: dict[str, RealtimeSession]):
     session = fleet["gw1_fresh"]
-    services.sessions_interrupt(instance="gw-1")
+    operations.sessions_interrupt(instance="gw-1")
     services.session_checkpoint(session_id=session.pk, counters={})
     after = reload(session)
     assert after.status == SessionStatus.ACTIVE
@@ -367,7 +367,7 @@ def test_finishing_an_interrupted_row_gives_its_final_status(
     fleet: dict[str, RealtimeSession],
 ):
     session = fleet["gw1_fresh"]
-    services.sessions_interrupt(instance="gw-1")
+    operations.sessions_interrupt(instance="gw-1")
     finished = services.session_finish(
         session_id=session.pk,
         status=SessionStatus.FINISHED,

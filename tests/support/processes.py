@@ -72,12 +72,12 @@ class GatewayProcess:
         env: dict[str, str],
         *,
         log_dir: Path,
-        server: str = "daphne",
+        server: str | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> GatewayProcess:
-        """Run `manage.py rungateway --server <server>` (or, for `plain-uvicorn`,
-        the README's plain uvicorn command) on a free port; return once /healthz
-        answers.
+        """Run `manage.py rungateway --server <server>` (None: with no
+        `--server`, as a newcomer runs it; `plain-uvicorn`: the README's plain
+        uvicorn command) on a free port; return once /healthz answers.
 
         Tests start processes through :class:`GatewayLauncher` (the
         ``gateway_process`` fixture), which stops them.
@@ -89,11 +89,12 @@ class GatewayProcess:
                 "--host", "127.0.0.1", "--port", str(port), *extra_args,
             ]  # fmt: skip
         else:
+            chosen = ("--server", server) if server is not None else ()
             command = [
                 sys.executable, "manage.py", "rungateway", "--port", str(port),
-                "--server", server, *extra_args,
+                *chosen, *extra_args,
             ]  # fmt: skip
-        log_path = log_dir / f"{server}-{port}.log"
+        log_path = log_dir / f"{server or 'rungateway'}-{port}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -162,12 +163,12 @@ class GatewayLauncher:
     def start(
         self,
         *,
-        server: str = "daphne",
+        server: str | None = None,
         env_overrides: dict[str, str] | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> GatewayProcess:
-        """Start a gateway (`server`: daphne, uvicorn or plain-uvicorn) and wait
-        until it is ready."""
+        """Start a gateway (`server`: None for `rungateway`'s default, uvicorn;
+        daphne, uvicorn or plain-uvicorn) and wait until it is ready."""
         env = {**self._env, **(env_overrides or {})}
         gateway = GatewayProcess.start(
             env, log_dir=self._log_dir, server=server, extra_args=extra_args

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from realtime import services
+from realtime import operations
 
 
 class Command(BaseCommand):
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         stale_before = timezone.now() - datetime.timedelta(
             seconds=3 * settings.GATEWAY_CHECKPOINT_SECONDS
         )
-        count = services.sessions_interrupt(
+        count = operations.sessions_interrupt(
             instance=instance, stale_before=stale_before
         )
         self.stdout.write(f"Marked {count} session(s) interrupted.")

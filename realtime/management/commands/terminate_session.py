@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from realtime import services
+from realtime import operations
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         except ValueError:
             raise CommandError(f"{session_id!r} is not a session id.") from None
         try:
-            services.session_terminate(session_id=session)
-        except services.SessionNotLive:
+            operations.session_terminate(session_id=session)
+        except operations.SessionNotLive:
             raise CommandError(f"No live session {session}.") from None
         self.stdout.write(f"Terminating session {session}.")
