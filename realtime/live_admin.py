@@ -23,7 +23,7 @@ from django.urls import URLPattern, path, reverse
 from keys.sessions import LiveSession as KeyLiveSession
 from realtime import operations, selectors
 from realtime.admin import RealtimeSessionAdmin, key_link
-from realtime.models import LiveSession, RealtimeSession
+from realtime.models import LiveSession, RealtimeSession, SessionInterface
 
 TERMINATE_PERMISSION = "realtime.terminate_livesession"
 
@@ -33,8 +33,7 @@ class LiveSessionAdmin(RealtimeSessionAdmin):
     list_display = [
         "started_at",
         key_link,
-        "interface",  # a WebRTC call is listed (and terminated) like any session
-        "model",
+        "model_and_interface",
         "gateway_instance",
         "duration_display",
         "checkpointed_at",
@@ -43,6 +42,14 @@ class LiveSessionAdmin(RealtimeSessionAdmin):
     list_filter = ["provider_slug", "interface", "gateway_instance", "model"]
     date_hierarchy = None  # type: ignore[assignment]  # (the log drills by day)
     actions = ["terminate_selected"]
+
+    @admin.display(description="model", ordering="model")
+    def model_and_interface(self, session: RealtimeSession) -> str:
+        """The model, and the interface when it is not the realtime WebSocket
+        (a WebRTC call is listed, and terminated, like any session)."""
+        if session.interface == SessionInterface.REALTIME:
+            return session.model
+        return f"{session.model} ({session.get_interface_display()})"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RealtimeSession]:
         return selectors.live_sessions(super().get_queryset(request))

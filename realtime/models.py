@@ -22,9 +22,9 @@ class SessionStatus(models.TextChoices):
 class SessionInterface(models.TextChoices):
     """Which of a provider's realtime interfaces a session used."""
 
-    REALTIME = "realtime", "realtime (WebSocket)"
-    LIVE = "live", "GPT-Live (WebSocket)"
-    WEBRTC = "webrtc", "WebRTC call (metered by sideband)"
+    REALTIME = "realtime", "realtime"
+    LIVE = "live", "GPT-Live"
+    WEBRTC = "webrtc", "WebRTC call"
     TRANSCRIPTION = "transcription", "transcription"
     TRANSLATION = "translation", "translation"
 

@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='realtimesession',
             name='interface',
-            field=models.CharField(choices=[('realtime', 'realtime (WebSocket)'), ('live', 'GPT-Live (WebSocket)'), ('webrtc', 'WebRTC call (metered by sideband)'), ('transcription', 'transcription'), ('translation', 'translation')], default='realtime', max_length=16, verbose_name='interface'),
+            field=models.CharField(choices=[('realtime', 'realtime'), ('live', 'GPT-Live'), ('webrtc', 'WebRTC call'), ('transcription', 'transcription'), ('translation', 'translation')], default='realtime', max_length=16, verbose_name='interface'),
         ),
         migrations.AddField(
             model_name='realtimesession',

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from realtime import services
+from realtime import operations
 from realtime.models import RealtimeSession, SessionStatus
 from tests.support.keys import issue_key
 
@@ -27,7 +27,7 @@ LOG = reverse("admin:realtime_realtimesession_changelist")
 def announced(monkeypatch) -> list:
     """Terminations announced on the channel layer (recorded, not sent)."""
     calls: list = []
-    monkeypatch.setattr(services, "announce_termination", calls.append)
+    monkeypatch.setattr(operations, "announce_termination", calls.append)
     return calls
 
 

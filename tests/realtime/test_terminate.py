@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 from django.core.management import CommandError, call_command
 
 from keys.models import Provider, VirtualKey
-from realtime import operations, selectors, services
+from realtime import operations, selectors
 from realtime.models import RealtimeSession, SessionStatus
 from realtime.revocations import termination_group
 from tests.realtime.test_outages import dead_redis_layer  # noqa: F401 (fixture)
@@ -134,7 +134,7 @@ def test_terminate_refuses_unknown_and_finished_sessions():
 
 def test_the_command_terminates_a_live_session(monkeypatch):
     announced = []
-    monkeypatch.setattr(services, "announce_termination", announced.append)
+    monkeypatch.setattr(operations, "announce_termination", announced.append)
     live = RealtimeSession.objects.create(provider_slug="fake")
     out = io.StringIO()
     call_command("terminate_session", str(live.id), stdout=out)
@@ -157,7 +157,7 @@ def test_the_announcement_reaches_the_sessions_group():
     async def listen() -> dict:
         channel = await layer.new_channel()
         await layer.group_add(termination_group(session_id), channel)
-        await sync_to_async(services.announce_termination)(session_id)
+        await sync_to_async(operations.announce_termination)(session_id)
         return await layer.receive(channel)
 
     message = asyncio.run(listen())
