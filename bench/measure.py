@@ -7,6 +7,7 @@ run goes on; the figures it would have given stay empty ("n/a" in the report).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable
 from pathlib import Path
@@ -31,11 +32,17 @@ class Measurer:
     """Runs one target's workloads, recording figures, failures and notes."""
 
     def __init__(
-        self, plan: Plan, result: report.TargetResult, pids: tuple[int, ...]
+        self,
+        plan: Plan,
+        result: report.TargetResult,
+        pids: tuple[int, ...],
+        *,
+        only: frozenset[str] | None = None,
     ) -> None:
         self.plan = plan
         self.result = result
         self._pids = pids  # the target's and the fake's: settled before each step
+        self._only = only  # the workloads this target measures; None: all
 
     async def bounded(
         self, name: str, work: Awaitable[T], timeout: float | None = None
@@ -45,6 +52,10 @@ class Measurer:
         Waits first until the target and the fake are idle, so the tail of one
         workload (closing sessions, finalising rows) does not land in the next.
         """
+        if self._only is not None and name not in self._only:
+            if inspect.iscoroutine(work):
+                work.close()  # never started: nothing to wait for
+            return None
         await settle(self._pids)
         started = time.monotonic()
         try:
@@ -144,7 +155,9 @@ async def _load(endpoint: Endpoint, m: Measurer) -> None:
     if flow is not None:
         m.put(
             throughput=flow.messages_per_second,
-            cpu_us_frame_loaded=flow.cpu_us_per_frame,
+            cpu_us_frame_loaded=(
+                flow.cpu_us_per_frame if endpoint.one_process else None
+            ),
         )
     m.put(
         setup_sequential=await m.bounded(

@@ -30,6 +30,7 @@ from bench.client import MIB, SMALL_FRAME_BYTES
 from bench.measure import Measurer, measure, say
 from bench.plan import FULL, QUICK, Plan
 from bench.procs import ForeignLoad, quiet
+from bench.scaleout import SCALE_OUT_TARGETS
 from bench.targets import (
     ROOT,
     TARGETS,
@@ -153,7 +154,12 @@ def _run_target(
                 measure(
                     endpoint,
                     direct,
-                    Measurer(plan, result, (endpoint.pid, direct.pid)),
+                    Measurer(
+                        plan,
+                        result,
+                        (endpoint.pid, direct.pid),
+                        only=target.workloads,
+                    ),
                     voice_counts=shared.voice_counts,
                     direct_p99=shared.direct_p99,
                     profile_out=profile_out,
@@ -236,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     plan = QUICK if args.quick else FULL
-    wanted = {n for n in args.targets.split(",") if n} or {t.name for t in TARGETS}
+    every = TARGETS + SCALE_OUT_TARGETS
+    wanted = {n for n in args.targets.split(",") if n} or {t.name for t in every}
     wanted.add("direct")  # every ratio is read against it
     if args.no_litellm:
         wanted.discard("litellm")
@@ -268,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with workspace(log_dir=log_dir, litellm=litellm) as ws:
         direct = direct_endpoint(ws)
-        selected = [target for target in TARGETS if target.name in wanted]
+        selected = [target for target in every if target.name in wanted]
         for index, target in enumerate(selected):
             result = _run_target(target, ws, direct, plan, shared)
             # Time for one more run of this target and a run of each one left?

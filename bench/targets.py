@@ -52,6 +52,9 @@ class Endpoint:
     url: str
     headers: tuple[tuple[str, str], ...]
     pid: int
+    # False when the target is several processes (only the first is `pid`):
+    # its CPU per frame would count one process of several, so none is given.
+    one_process: bool = True
 
 
 @dataclass
@@ -72,7 +75,7 @@ class Workspace:
         return f"ws://127.0.0.1:{self.fake_port}/v1/realtime"
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
+def manage(env: dict[str, str], *args: str) -> str:
     """Run a management command; its stdout, or RuntimeError with its output."""
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -109,14 +112,14 @@ def workspace(*, log_dir: Path, litellm: Path | str | None) -> Iterator[Workspac
     root = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
         env = _gateway_environment(root)
-        _manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "migrate", "--noinput", "-v0")
         port = free_port()
         command = [sys.executable, "manage.py", "fake_upstream", "--port", str(port)]
         url = f"ws://127.0.0.1:{port}/v1/realtime"
         with running(
             "fake", command, env=env, cwd=ROOT, log_dir=log_dir, ready=ws_ready(url)
         ) as fake:
-            _manage(
+            manage(
                 env,
                 "create_provider",
                 "--slug",
@@ -126,7 +129,7 @@ def workspace(*, log_dir: Path, litellm: Path | str | None) -> Iterator[Workspac
                 "--upstream-url",
                 url,
             )
-            issued = _manage(
+            issued = manage(
                 env,
                 "create_virtual_key",
                 "--provider",
@@ -299,6 +302,8 @@ class Target:
     name: str
     label: str
     start: Callable[[Workspace], AbstractContextManager[Endpoint]]
+    # The workloads measured (by their progress names); None: every one.
+    workloads: frozenset[str] | None = None
 
 
 TARGETS: tuple[Target, ...] = (
