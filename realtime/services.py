@@ -31,7 +31,7 @@ from realtime.exceptions import (
 from realtime.models import RealtimeSession, SessionInterface, SessionStatus
 from realtime.providers import adapter_for
 from realtime.revocations import announce_termination
-from realtime.usage import Usage
+from realtime.usage import NO_BILLING, Billing, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -379,7 +379,7 @@ def session_finish(
     provider_kind: str = "",
     close_reason: str = "",
     end_reason: str = "",
-    transcription_model: str = "",
+    billing: Billing = NO_BILLING,
     interface: str = "",
 ) -> bool:
     """Finalise a session once, priced (`pricing.session_cost`); True if it did."""
@@ -388,8 +388,8 @@ def session_finish(
     if row is None:
         return False
     model = model or row.model
-    on, models = row.started_at.date(), (model, transcription_model)
-    cost = pricing.session_cost(usage, provider_kind, models, on)
+    on = row.started_at.date()
+    cost = pricing.session_cost(usage, provider_kind, model, billing, on)
     return bool(
         RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
             **counters,
