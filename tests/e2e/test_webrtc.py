@@ -187,3 +187,51 @@ async def test_the_openai_sdk_creates_calls_through_the_gateway(fake, issue, dap
         "gpt-live-1",
     }
     await client.close()
+
+
+async def test_a_call_is_hung_up_when_its_keys_budget_runs_out(fake, issue, daphne):
+    """The sideband's `response.done` (60 tokens) crosses a 50-token budget:
+    the gateway process hangs the call up and prices the row."""
+    issued = await issue(fake.url, limits={"budget_tokens_day": 50})
+    answer = await create_call(daphne.http_url, issued.token)
+    assert answer.status == 201, answer.body
+    call_id = answer.header("location").rsplit("/", 1)[-1]
+    await fake.wait_hangup(call_id, timeout=10)
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert (row.interface, row.end_reason) == ("webrtc", "budget_exceeded")
+    assert row.total_tokens == 60  # the crossing response counts
+    # Spent: the next call is refused before it reaches the provider.
+    again = await create_call(daphne.http_url, issued.token)
+    assert again.status == 402
+    assert json.loads(again.body)["error"]["code"] == "budget_exceeded"
+    assert list(fake.calls) == [call_id]
+
+
+async def test_revoking_the_key_hangs_up_a_gpt_live_call(fake, issue, daphne):
+    issued = await issue(fake.url, models=("gpt-live-1",))
+    body = {
+        "session": {"model": "gpt-live-1"},
+        "transport": {"type": "webrtc", "sdp": OFFER},
+    }
+    answer = await post(
+        HttpRequest(
+            url=f"{daphne.http_url}/v1/live/sessions",
+            headers=(("Authorization", f"Bearer {issued.token}"),),
+            body=json.dumps(body).encode(),
+            content_type="application/json",
+        ),
+        timeout=10,
+    )
+    assert answer.status == 201, answer.body
+    session_id = json.loads(answer.body)["session"]["id"]
+    await sideband_open(fake, session_id)
+
+    key = await VirtualKey.objects.aget(pk=issued.key_id)
+    await sync_to_async(key_services.virtual_key_revoke)(key=key)
+    await fake.wait_hangup(session_id, timeout=10)
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert (row.interface, row.model) == ("webrtc", "gpt-live-1")
+    assert row.end_reason == "key_revoked"
+    # The final usage the sideband reported after the hangup: 12 s active, 3 standby.
+    assert (row.active_seconds, row.standby_seconds) == fake.live_seconds
+    assert UPSTREAM_SECRET not in daphne.log()
