@@ -18,7 +18,7 @@ from keys.models import VirtualKey
 from realtime.http_upstream import HttpAnswer, HttpRequest, post
 from realtime.models import RealtimeSession, SessionInterface
 from realtime.testing import FakeCallsServer
-from tests.support.browser import chromium_page
+from tests.support.browser import chromium_page, page_origin
 from tests.support.calls import OFFER, offer_mids
 from tests.support.clients import wait_for_row
 from tests.support.keys import UPSTREAM_SECRET
@@ -235,3 +235,46 @@ async def test_revoking_the_key_hangs_up_a_gpt_live_call(fake, issue, daphne):
     # The final usage the sideband reported after the hangup: 12 s active, 3 standby.
     assert (row.active_seconds, row.standby_seconds) == fake.live_seconds
     assert UPSTREAM_SECRET not in daphne.log()
+
+
+@pytest.mark.browser
+async def test_a_page_on_an_allowed_origin_creates_a_call_cross_origin(
+    fake, issue, gateway_process
+):
+    """CORS: a page served from another loopback origin, listed in
+    GATEWAY_CORS_ALLOWED_ORIGINS, posts its offer (after the browser's
+    preflight) and reads the answer and its Location; a page on an origin not
+    listed cannot read the answer."""
+    issued = await issue(fake.url, models=("gpt-realtime",))
+    with page_origin() as allowed, page_origin() as other:
+        gateway = await asyncio.to_thread(
+            gateway_process, env_overrides={"GATEWAY_CORS_ALLOWED_ORIGINS": allowed}
+        )
+        token = await mint(gateway.http_url, issued.token)
+        calls = f"{gateway.http_url}/v1/realtime/calls"
+        async with chromium_page(allowed) as page, asyncio.timeout(20):
+            seen = await page.evaluate(_CALL_JS, {"path": calls, "token": token})
+        async with chromium_page(other) as page, asyncio.timeout(20):
+            refused = await page.evaluate(_FETCH_JS, {"url": calls, "token": token})
+    assert seen["status"] == 201, seen
+    assert seen["answered"], seen["error"]
+    (call,) = fake.calls.values()
+    assert seen["location"] == f"/v1/realtime/calls/{call.call_id}"
+    assert refused.startswith("TypeError"), refused  # the browser withheld it
+    assert len(fake.calls) == 1  # its preflight failed: no offer was posted
+
+
+# A page's POST whose answer the browser may withhold: what the page saw.
+_FETCH_JS = """
+async ({url, token}) => {
+  try {
+    const response = await fetch(url, {
+      method: "POST", body: "v=0",
+      headers: {Authorization: `Bearer ${token}`, "Content-Type": "application/sdp"},
+    });
+    return `status ${response.status}`;
+  } catch (error) {
+    return String(error);
+  }
+}
+"""
