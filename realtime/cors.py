@@ -21,13 +21,14 @@ No credentials mode: the key travels in `Authorization`, never in a cookie.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 
-View = Callable[[HttpRequest], Awaitable[HttpResponse]]
+View = Callable[[HttpRequest], Coroutine[Any, Any, HttpResponse]]
 
 # The request headers a page (or OpenAI's JavaScript SDK in a browser) sends:
 # the key and body type, Azure's key header, and the SDKs' own headers.

@@ -111,13 +111,14 @@ class LiveSession(ProviderSession):
         event = decode_event(text)
         kind = event.get("type") if event is not None else None
         if kind == "session.start":
-            model = mapping(event.get("session")).get("model") if event else None
+            session = mapping(event.get("session")) if event else {}
+            model = session.get("model")
             if not isinstance(model, str) or not model:
                 raise BadRequest(
                     "session.start must name session.model.", code="missing_model"
                 )
             self.name_model(model)
-            self.backend_model = backend_model(mapping(event.get("session")))
+            self.backend_model = backend_model(session)
             if self._started_at is None:
                 self._started_at = self._clock()
         elif self._started_at is None:
