@@ -63,3 +63,24 @@ def get_number(name: str, default: float, *, minimum: float = 0) -> float:
 def get_list(name: str, default: str = "") -> list[str]:
     """A comma-separated list variable, blanks dropped."""
     return [item.strip() for item in get_str(name, default).split(",") if item.strip()]
+
+
+def get_origins(name: str) -> frozenset[str]:
+    """A comma-separated list of exact web origins (`https://app.example:8443`):
+    a scheme (http or https), a host and maybe a port; no path, no wildcard."""
+    origins = set()
+    for item in get_list(name):
+        scheme, sep, rest = item.partition("://")
+        host = rest.rsplit(":", 1)[0] if rest.count(":") == 1 else rest
+        valid = (
+            sep
+            and scheme.lower() in ("http", "https")
+            and host
+            and not any(char in rest for char in "/?#*@ ")
+        )
+        if not valid:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an origin like https://app.example.com."
+            )
+        origins.add(f"{scheme.lower()}://{rest.lower()}")
+    return frozenset(origins)

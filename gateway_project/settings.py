@@ -346,6 +346,9 @@ GATEWAY_SESSION_RETENTION_DAYS = int(_retention_days) or None
 # On SIGTERM, how long rungateway waits for live sessions to close and finalise.
 GATEWAY_DRAIN_SECONDS = env.get_number("GATEWAY_DRAIN_SECONDS", 10.0, minimum=0)
 GATEWAY_ALLOWED_ORIGINS = env.get_list("GATEWAY_ALLOWED_ORIGINS", "*")
+# Pages on these origins may create WebRTC calls cross-origin (realtime.cors);
+# none by default: only pages served from the gateway's own origin.
+GATEWAY_CORS_ALLOWED_ORIGINS = env.get_origins("GATEWAY_CORS_ALLOWED_ORIGINS")
 
 # The provider registry: kind -> adapter class. The only place kinds are named.
 GATEWAY_PROVIDER_ADAPTERS = {

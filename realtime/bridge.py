@@ -246,7 +246,7 @@ class Bridge:
                 await send({"type": "websocket.send", "bytes": upstream_bytes(data)})
             if provider.usage is not usage:  # usage is immutable: a new report
                 usage = provider.usage
-                refusal = budget.check(usage)
+                refusal = budget.check(usage, provider.billing)
                 if refusal is not None:
                     return self._over_budget(refusal)
         return None
@@ -353,7 +353,8 @@ class Bridge:
         budget (which the key's other sessions count)."""
         session = self.session
         budget, usage = session.budget, session.provider.usage
-        cost = budget.cost(usage) if budget is not None else None
+        billing = session.provider.billing
+        cost = budget.cost(usage, billing) if budget is not None else None
         await session.record.checkpoint(session.meter, session.provider, cost_usd=cost)
         if budget is not None:
             budget.written = usage
@@ -366,12 +367,13 @@ class Bridge:
         session = self.session
         # The price first (a model named in-band is known by now), then the
         # row, which then carries the cost.
+        provider = session.provider
         await database_sync_to_async(budget.refresh)(
-            model=session.provider.model, excluding=session.id
+            model=provider.model, billing=provider.billing, excluding=session.id
         )
-        if session.provider.usage is not budget.written:
+        if provider.usage is not budget.written:
             await self._checkpoint()
-        refusal = budget.check(session.provider.running_usage(now))
+        refusal = budget.check(provider.running_usage(now), provider.billing)
         return None if refusal is None else self._over_budget(refusal)
 
     def _over_budget(self, refusal: BudgetExceeded) -> Ending:

@@ -19,12 +19,15 @@ Where budgets are enforced, and what that costs:
   every process are there through their checkpoints) and its own usage, exact,
   in memory. After an upstream frame that changed the provider's usage (for
   OpenAI, a `response.done`), the pump asks `check`, which does no I/O: a sum,
-  and for USD budgets the cost at the price looked up when the model was
-  learnt. The frame has been sent by then; a budget reached ends the session
-  with 4402. The watcher also checks at each refresh, so a session whose key or
-  team was taken over its budget by other sessions ends within one refresh
-  without starting another response, and it writes the session's row when its
-  usage changed since the last write, so the others see it within one refresh.
+  and for USD budgets the cost, priced as the row is at the end
+  (`pricing.session_cost`: the input transcription at the transcription
+  model's rates, delegated work at its model's), at prices looked up when
+  each model was learnt. The frame has been sent by then; a budget reached
+  ends the session with 4402. The watcher also checks at each refresh, so a
+  session whose key or team was taken over its budget by other sessions ends
+  within one refresh without starting another response, and it writes the
+  session's row when its usage changed since the last write, so the others see
+  it within one refresh.
 
 How far a budget can overshoot: the gateway learns a response's usage only when
 the provider reports it, as the response ends, so the response that crosses a
@@ -58,7 +61,7 @@ from keys.values import (
 from realtime import pricing, selectors, services
 from realtime.exceptions import BudgetExceeded
 from realtime.models import ModelPrice
-from realtime.usage import NO_USAGE, Usage
+from realtime.usage import NO_BILLING, NO_USAGE, Billing, Usage
 
 _NOTHING = Spend()
 
@@ -116,7 +119,7 @@ class SessionBudget:
         "_model",
         "_own",
         "_period",
-        "_price",
+        "_prices",
         "_prices_needed",
         "identity",
         "kind",
@@ -135,15 +138,19 @@ class SessionBudget:
             limits.usd_day is not None or limits.usd_month is not None
             for limits in (identity.budgets, identity.team_budgets)
         )
-        self._price: ModelPrice | None = None
-        self._model: str | None = None  # the model `_price` is for
+        # The prices of the models the session's usage is billed as (its own,
+        # its transcription's, its delegated work's), looked up as they appear.
+        self._prices: dict[str, ModelPrice | None] = {}
+        self._model = ""  # the session's model, as of the last refresh
         self._elsewhere: dict[str, UsageToDate] = {}
         self._period = selectors.utc_periods(started)  # of `_elsewhere`
-        self._own: tuple[Usage, ModelPrice | None, int, Decimal] = (
+        # This session's (usage, billing, prices) and its tokens and cost.
+        self._own: tuple[Usage, Billing, object, int, Decimal | None] = (
             NO_USAGE,
+            NO_BILLING,
             None,
             0,
-            Decimal(0),
+            None,
         )
         self.written: Usage = NO_USAGE  # the usage the row holds (last checkpoint)
 
@@ -153,12 +160,14 @@ class SessionBudget:
         self,
         *,
         model: str,
+        billing: Billing = NO_BILLING,
         excluding: uuid.UUID | None = None,
         now: datetime.datetime | None = None,
     ) -> None:
         """Read what the key's and the team's other sessions spent in the current
-        periods (one query per owner with budgets), and the model's price when
-        the model changed and a USD budget needs it."""
+        periods (one query per owner with budgets), and, when a USD budget needs
+        them, the prices of the models the usage is billed as (`model`, and
+        those `billing` names) not looked up yet."""
         now = now or timezone.now()
         owners: tuple[tuple[Owner, int | None, BudgetLimits], ...] = (
             ("key", self.identity.key_id, self.identity.budgets),
@@ -175,38 +184,52 @@ class SessionBudget:
             )
             self._elsewhere[by] = spent.get(owner_id, NO_USAGE_TO_DATE)
         self._period = selectors.utc_periods(now)
-        if self._prices_needed and model != self._model:
-            self._price = pricing.price_for(
-                kind=self.kind, model=model, on=self.started.date()
-            )
-            self._model = model
+        self._model = model
+        if not self._prices_needed:
+            return
+        models = {name for name, _ in billing.parts(NO_USAGE, model)}
+        missing = models - self._prices.keys()
+        if missing:
+            on = self.started.date()
+            found = pricing.prices_for(kind=self.kind, models=missing, on=on)
+            self._prices = {**self._prices, **found}  # a new dict: a new price set
 
     # --- no I/O ---------------------------------------------------------------
 
-    def cost(self, usage: Usage) -> Decimal | None:
-        """What `usage` costs at the session's price (None: no USD budget needs
-        it, or the model has no price)."""
-        if self._price is None:
-            return None
-        return self._own_spend(usage)[1]
+    def cost(self, usage: Usage, billing: Billing = NO_BILLING) -> Decimal | None:
+        """What `usage` costs, each part at the price of the model it is billed
+        as, as the session's row is priced at its end (`pricing.session_cost`).
+        None: no USD budget needs it, or none of those models has a price."""
+        return self._own_spend(usage, billing)[1]
 
-    def _own_spend(self, usage: Usage) -> tuple[int, Decimal]:
+    def _own_spend(self, usage: Usage, billing: Billing) -> tuple[int, Decimal | None]:
         """This session's tokens and cost, computed once per usage and price."""
-        price = self._price
-        seen_usage, seen_price, tokens, cost = self._own
-        if usage is not seen_usage or price is not seen_price:
-            cost = pricing.cost_usd(usage, price) if price is not None else Decimal(0)
+        prices = self._prices
+        seen_usage, seen_billing, seen_prices, tokens, cost = self._own
+        if (
+            usage is not seen_usage
+            or prices is not seen_prices
+            or billing != seen_billing
+        ):
+            parts = billing.parts(usage, self._model)
+            cost = pricing.parts_cost(parts, prices) if prices else None
             tokens = usage.total_tokens + usage.transcription_tokens
-            self._own = (usage, price, tokens, cost)
+            self._own = (usage, billing, prices, tokens, cost)
         return tokens, cost
 
     def check(
-        self, usage: Usage, *, now: datetime.datetime | None = None
+        self,
+        usage: Usage,
+        billing: Billing = NO_BILLING,
+        *,
+        now: datetime.datetime | None = None,
     ) -> BudgetExceeded | None:
-        """The refusal when the others' spend and this session's `usage` reach a
-        budget of the key or its team, else None."""
+        """The refusal when the others' spend and this session's `usage` (its
+        parts priced as `billing` says) reach a budget of the key or its team,
+        else None."""
         day, month = selectors.utc_periods(now or timezone.now())
-        own_tokens, own_cost = self._own_spend(usage)
+        own_tokens, cost = self._own_spend(usage, billing)
+        own_cost = cost if cost is not None else Decimal(0)
         # Own usage counts in the periods the session started in (usage_to_date).
         own_day = self.started >= day
         own_month = self.started >= month

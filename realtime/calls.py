@@ -23,6 +23,8 @@ gateway. Errors are JSON in OpenAI's shape, `{"error": {"message", "type",
 an offer, 401 for a missing or unknown key, 402 for a budget reached, 403 for
 a key that may not be used or a model outside its list, 429 for a limit, 502
 or 504 when the provider fails. The provider's key appears in no answer.
+Pages on other origins may post here when `GATEWAY_CORS_ALLOWED_ORIGINS`
+lists theirs (`realtime.cors`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from realtime.call_kinds import (
     Created,
     InvalidOffer,
 )
+from realtime.cors import cross_origin
 from realtime.credentials import Handshake, parse_handshake
 from realtime.exceptions import BadRequest, GatewayError
 from realtime.providers import key_places
@@ -128,12 +131,14 @@ async def _create(request: HttpRequest, kind: CallKind) -> HttpResponse:
 
 
 @csrf_exempt
+@cross_origin("POST")
 async def create_realtime_call(request: HttpRequest) -> HttpResponse:
     """`POST /v1/realtime/calls`: a Realtime call over WebRTC."""
     return await _create(request, REALTIME_CALLS)
 
 
 @csrf_exempt
+@cross_origin("POST")
 async def create_live_session(request: HttpRequest) -> HttpResponse:
     """`POST /v1/live/sessions`: a GPT-Live session over WebRTC."""
     return await _create(request, LIVE_SESSIONS)

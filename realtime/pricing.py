@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from realtime.models import ModelPrice
-from realtime.usage import Usage
+from realtime.usage import Billing, Usage
 
 _MILLION = Decimal(1_000_000)
 _THOUSAND = Decimal(1_000)
@@ -36,30 +36,43 @@ def price_for(*, kind: str, model: str, on: datetime.date) -> ModelPrice | None:
     return best
 
 
-def session_cost(
-    usage: Usage | None, kind: str, models: tuple[str, str], on: datetime.date
+def prices_for(
+    *, kind: str, models: Iterable[str], on: datetime.date
+) -> dict[str, ModelPrice | None]:
+    """The price in force on `on` of each of `models`."""
+    return {model: price_for(kind=kind, model=model, on=on) for model in set(models)}
+
+
+def parts_cost(
+    parts: Iterable[tuple[str, Usage]], prices: Mapping[str, ModelPrice | None]
 ) -> Decimal | None:
-    """A session's cost, `models` being its model and the model that
-    transcribed its input: the transcription at the latter's rates (a realtime
-    session's `whisper-1` or `gpt-4o-transcribe` is billed as that model, not as
-    the session's), the rest at the former's. None when neither is priced."""
-    model, transcriber = models
-    if not usage:
+    """The cost of usage billed in parts, each at its model's price (a part
+    whose model has none costs nothing); None when no part's model is priced."""
+    priced = [(usage, prices.get(model)) for model, usage in parts]
+    if all(price is None for _, price in priced):
         return None
-    price = price_for(kind=kind, model=model, on=on)
-    if not transcriber or transcriber == model:
-        return cost_usd(usage, price) if price else None
-    transcribed = Usage(
-        transcription_tokens=usage.transcription_tokens,
-        transcription_seconds=usage.transcription_seconds,
+    return sum(
+        (cost_usd(usage, price) for usage, price in priced if price is not None),
+        Decimal(0),
     )
-    rest = replace(usage, transcription_tokens=0, transcription_seconds=0.0)
-    other = price_for(kind=kind, model=transcriber, on=on)
-    if price is None and other is None:
+
+
+def session_cost(
+    usage: Usage | None,
+    kind: str,
+    model: str,
+    billing: Billing,
+    on: datetime.date,
+) -> Decimal | None:
+    """A session's cost: each part of its usage at the rates of the model it is
+    billed as (`Billing.parts`: the input transcription at the transcription
+    model's, delegated work at its model's, the rest at the session model's).
+    None when none of those models is priced."""
+    if usage is None:
         return None
-    return (cost_usd(rest, price) if price else Decimal(0)) + (
-        cost_usd(transcribed, other) if other else Decimal(0)
-    )
+    parts = billing.parts(usage, model)
+    prices = prices_for(kind=kind, models=(name for name, _ in parts), on=on)
+    return parts_cost(parts, prices)
 
 
 def _rate(value: Decimal | None) -> Decimal:

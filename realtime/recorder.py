@@ -122,7 +122,7 @@ class SessionRecord:
                     usage=provider.usage,
                     model=provider.model,
                     provider_kind=self.provider_kind,
-                    transcription_model=provider.transcription_model,
+                    billing=provider.billing,
                     interface=provider.interface,
                     started_on=self.started_on,
                 )

@@ -28,7 +28,7 @@ from realtime.exceptions import (
 )
 from realtime.models import RealtimeSession, SessionInterface, SessionStatus
 from realtime.providers import adapter_for
-from realtime.usage import Usage
+from realtime.usage import NO_BILLING, Billing, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ def session_finish(
     provider_kind: str = "",
     close_reason: str = "",
     end_reason: str = "",
-    transcription_model: str = "",
+    billing: Billing = NO_BILLING,
     interface: str = "",
     started_on: datetime.date | None = None,
 ) -> bool:
@@ -394,8 +394,7 @@ def session_finish(
         if row is None:
             return False
         model, started_on = model or row.model, row.started_at.date()
-    models = (model, transcription_model)
-    cost = pricing.session_cost(usage, provider_kind, models, started_on)
+    cost = pricing.session_cost(usage, provider_kind, model, billing, started_on)
     return bool(
         RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
             **counters,

@@ -8,7 +8,7 @@ explicit and a test checks that they match `COUNTER_FIELDS`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 
 @dataclass(slots=True, eq=False)
@@ -61,12 +61,52 @@ class Usage:
             *(getattr(self, name) + getattr(other, name) for name in USAGE_FIELDS)
         )
 
+    def __sub__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            *(max(getattr(self, n) - getattr(other, n), 0) for n in USAGE_FIELDS)
+        )
+
     def as_fields(self) -> dict[str, int | float]:
         """The usage as session-row column values."""
         return {name: getattr(self, name) for name in USAGE_FIELDS}
 
 
 NO_USAGE = Usage()
+
+
+@dataclass(frozen=True, slots=True)
+class Billing:
+    """Which model parts of a session's usage are billed as, when not the
+    session's own: its input transcription as the model that transcribes
+    (blank: the session's; OpenAI bills it "according to the ASR model's
+    pricing rather than the realtime model's"), and work delegated to other
+    models (GPT-Live's Responses backend) as those, with that work's usage."""
+
+    transcription_model: str = ""
+    delegated: tuple[tuple[str, Usage], ...] = ()
+
+    def parts(self, usage: Usage, model: str) -> tuple[tuple[str, Usage], ...]:
+        """`usage` (the session's total) as (model, part) pairs, the session's
+        own model first with what no other model accounts for."""
+        rest, others = usage, []
+        for name, part in self.delegated:
+            if name and name != model:
+                others.append((name, part))
+                rest -= part
+        transcriber = self.transcription_model
+        if transcriber and transcriber != model:
+            transcribed = Usage(
+                transcription_tokens=rest.transcription_tokens,
+                transcription_seconds=rest.transcription_seconds,
+            )
+            rest = replace(rest, transcription_tokens=0, transcription_seconds=0.0)
+            others.append((transcriber, transcribed))
+        return ((model, rest), *others)
+
+
+NO_BILLING = Billing()
 
 # The session row's counter columns, declared by the two classes above.
 METER_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(Meter))

@@ -34,7 +34,7 @@ from keys.services import model_allowed
 from keys.values import Secret
 from realtime.credentials import DialectSign
 from realtime.exceptions import AccessDenied, BadRequest
-from realtime.usage import NO_USAGE, Usage
+from realtime.usage import NO_USAGE, Billing, Usage
 
 Query = tuple[tuple[str, str], ...]
 
@@ -163,6 +163,22 @@ class ProviderSession:
         # out to be in-band (blank: the one it was admitted as).
         self.transcription_model = ""
         self.interface = ""
+        # Usage of work delegated to other models, by model (GPT-Live's
+        # Responses backend), priced at those models' rates.
+        self.delegated: tuple[tuple[str, Usage], ...] = ()
+
+    @property
+    def billing(self) -> Billing:
+        """Which models parts of the usage are billed as (`Billing`)."""
+        return Billing(self.transcription_model, self.delegated)
+
+    def add_delegated(self, model: str, usage: Usage) -> None:
+        """Usage of work `model` did for the session: counted in the session's
+        usage, and billed as `model`."""
+        self.usage += usage
+        parts = dict(self.delegated)
+        parts[model] = parts.get(model, NO_USAGE) + usage
+        self.delegated = tuple(parts.items())
 
     @property
     def awaits_model(self) -> bool:

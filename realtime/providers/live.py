@@ -21,6 +21,17 @@ Azure's, learn.microsoft.com/azure/foundry/openai/gpt-live-reference):
 - Delegated Responses work streams as `response.event`, its nested event a
   Responses streaming event; `response.completed` (or `incomplete`, `failed`)
   carries that response's token usage (`types/responses/response_usage.py`).
+  That work runs on the session's Responses backend, named in the session's
+  `delegation: {"type": "responses", "responses": {"model"}}`
+  (`types/live/session_config.py`, `responses_delegation_config.py`: "The
+  model used for server-owned Responses delegations"; `session.update` may
+  change it "for subsequent delegated requests"), and is billed as that
+  model ("normal charges for Responses API usage", learn.microsoft.com/azure/
+  foundry/openai/how-to/gpt-live-delegation), not at gpt-live-1's session-time
+  rates. The gateway reads the backend model from `session.start` and from
+  the server's `session.started` / `session.updated` (the session resource),
+  or from the nested response's own `model` where it names one, and prices
+  the delegated tokens at that model's rates (`ProviderSession.add_delegated`).
 - `session.close` asks the session to end; the terminal `session.closed`
   carries the final usage ("A connection closing without this event does not
   confirm successful finalization").
@@ -87,6 +98,7 @@ class LiveSession(ProviderSession):
         self._clock = clock
         self._started_at: float | None = None  # when session.start went upstream
         self._closed = False  # session.closed (the final usage) received
+        self.backend_model = ""  # the Responses backend delegated work runs on
 
     # --- client -> upstream ----------------------------------------------------
 
@@ -99,12 +111,14 @@ class LiveSession(ProviderSession):
         event = decode_event(text)
         kind = event.get("type") if event is not None else None
         if kind == "session.start":
-            model = mapping(event.get("session")).get("model") if event else None
+            session = mapping(event.get("session")) if event else {}
+            model = session.get("model")
             if not isinstance(model, str) or not model:
                 raise BadRequest(
                     "session.start must name session.model.", code="missing_model"
                 )
             self.name_model(model)
+            self.backend_model = backend_model(session)
             if self._started_at is None:
                 self._started_at = self._clock()
         elif self._started_at is None:
@@ -142,12 +156,24 @@ class LiveSession(ProviderSession):
         elif kind == "response.event":
             nested = mapping(event.get("event"))
             if nested.get("type") in _RESPONSE_ENDS:
-                usage = mapping(mapping(nested.get("response")).get("usage"))
-                self.usage += responses_usage(usage)
-        elif kind == "session.started":
-            model = mapping(event.get("session")).get("model")
-            if isinstance(model, str):
+                self._delegated(mapping(nested.get("response")))
+        elif kind in ("session.started", "session.updated"):
+            session = mapping(event.get("session"))
+            model = session.get("model")
+            if kind == "session.started" and isinstance(model, str):
                 self.report_model(model)
+            self.backend_model = backend_model(session) or self.backend_model
+
+    def _delegated(self, response: dict) -> None:
+        """A delegated response's tokens, billed as the model that ran it."""
+        usage = responses_usage(mapping(response.get("usage")))
+        model = response.get("model")
+        if not isinstance(model, str) or not model:
+            model = self.backend_model
+        if model:
+            self.add_delegated(model, usage)
+        else:  # no backend named: counted, priced as the session's model
+            self.usage += usage
 
     # --- the end and the budget ------------------------------------------------
 
@@ -172,6 +198,16 @@ class LiveSession(ProviderSession):
         if elapsed <= self.usage.active_seconds:
             return self.usage
         return replace(self.usage, active_seconds=elapsed)
+
+
+def backend_model(session: dict) -> str:
+    """The Responses backend model a session configuration (or resource)
+    names, "" when it names none or delegates otherwise."""
+    delegation = mapping(session.get("delegation"))
+    if delegation.get("type") != "responses":
+        return ""
+    model = mapping(delegation.get("responses")).get("model")
+    return model if isinstance(model, str) else ""
 
 
 def responses_usage(usage: dict) -> Usage:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from realtime.testing.base import words
+from realtime.testing.transcription import AUDIO_BYTES_PER_TOKEN, transcription_events
 
 __all__ = [
     "BadClientEvent",
@@ -35,7 +36,7 @@ BETA_CLOSE_REASON = "beta_api_shape_disabled"
 AUDIO_CHUNK = bytes(4800)  # 100 ms of 24 kHz 16-bit mono silence
 AUDIO_CHUNKS = 3
 AUDIO_TOKENS_PER_CHUNK = 10
-AUDIO_BYTES_PER_TOKEN = 800
+AUDIO_FORMAT = {"type": "audio/pcm", "rate": 24000}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,28 +115,19 @@ def parse_client_event(text: str) -> Event:
 class Conversation:
     """One connection's state machine: client events in, server events out."""
 
-    def __init__(self, *, number: int, model: str) -> None:
+    def __init__(self, *, number: int, model: str, intent: str = "") -> None:
         self._counters: dict[str, itertools.count[int]] = {}
         self._conversation_id = f"conv_{number:04d}"
-        self.session: Event = {
-            "type": "realtime",
-            "object": "realtime.session",
-            "id": f"sess_{number:04d}",
-            "model": model,
-            "output_modalities": ["text"],
-            "instructions": "",
-            "audio": {
-                "input": {"format": {"type": "audio/pcm", "rate": 24000}},
-                "output": {
-                    "format": {"type": "audio/pcm", "rate": 24000},
-                    "voice": "alloy",
-                },
-            },
-        }
+        self.session: Event = (
+            _transcription_session(number)
+            if intent == "transcription"
+            else _realtime_session(number, model)
+        )
         self._last_item_id: str | None = None
         self._last_user_text: str | None = None
         self._pending_words = 0
         self._pending_audio_bytes = 0
+        self._uncommitted_audio_bytes = 0  # appended since the last commit
         self._previous_input_text: int | None = None
         self._handlers = {
             "session.update": self._session_update,
@@ -251,6 +243,7 @@ class Conversation:
                 "invalid_value", "Expected base64-encoded audio.", param="audio"
             ) from exc
         self._pending_audio_bytes += size
+        self._uncommitted_audio_bytes += size
         return []
 
     def _audio_commit(self, event: Event) -> list[Event]:
@@ -264,7 +257,8 @@ class Conversation:
             "role": "user",
             "content": [{"type": "input_audio", "transcript": None}],
         }
-        return [
+        audio_bytes, self._uncommitted_audio_bytes = self._uncommitted_audio_bytes, 0
+        events = [
             self.emit(
                 "input_audio_buffer.committed",
                 previous_item_id=previous,
@@ -272,8 +266,26 @@ class Conversation:
             ),
             self.emit("conversation.item.added", previous_item_id=previous, item=item),
         ]
+        model = self.transcription_model
+        if model:  # the session transcribes its input
+            events += transcription_events(
+                self.emit, model=model, item_id=item_id, audio_bytes=audio_bytes
+            )
+        return events
+
+    @property
+    def transcription_model(self) -> str:
+        """The model the session transcribes its input with ("" for none)."""
+        audio = self.session.get("audio")
+        input_audio = audio.get("input") if isinstance(audio, dict) else None
+        config = (
+            input_audio.get("transcription") if isinstance(input_audio, dict) else None
+        )
+        model = config.get("model") if isinstance(config, dict) else None
+        return model if isinstance(model, str) else ""
 
     def _audio_clear(self, event: Event) -> list[Event]:
+        self._uncommitted_audio_bytes = 0
         return [self.emit("input_audio_buffer.cleared")]
 
     def _response_create(self, event: Event) -> list[Event]:
@@ -282,7 +294,8 @@ class Conversation:
             raise BadClientEvent(
                 "invalid_value", "Expected an object.", param="response"
             )
-        modalities = params.get("output_modalities", self.session["output_modalities"])
+        default = self.session.get("output_modalities", ["text"])
+        modalities = params.get("output_modalities", default)
         audio = isinstance(modalities, list) and "audio" in modalities
         user_text = (self._last_user_text or "").strip()
         reply = f"You said: {user_text}" if user_text else DEFAULT_REPLY
@@ -332,6 +345,33 @@ class Conversation:
     def added_item(self, item_id: str) -> None:
         """Record an assistant item as the newest in the conversation."""
         self._last_item_id = item_id
+
+
+def _realtime_session(number: int, model: str) -> Event:
+    return {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": f"sess_{number:04d}",
+        "model": model,
+        "output_modalities": ["text"],
+        "instructions": "",
+        "audio": {
+            "input": {"format": {**AUDIO_FORMAT}},
+            "output": {"format": {**AUDIO_FORMAT}, "voice": "alloy"},
+        },
+    }
+
+
+def _transcription_session(number: int) -> Event:
+    """A transcription session (`?intent=transcription`): no model of its own;
+    it transcribes once `audio.input.transcription.model` is set (openai-python
+    `types/realtime/realtime_transcription_session_create_request.py`)."""
+    return {
+        "type": "transcription",
+        "object": "realtime.transcription_session",
+        "id": f"sess_{number:04d}",
+        "audio": {"input": {"format": {**AUDIO_FORMAT}, "transcription": None}},
+    }
 
 
 class StreamedResponse:

@@ -25,7 +25,8 @@ event named one, its ``client_event_id``. Scripting hooks (not GPT-Live's):
 - ``{"type": "fake.delegate", "input_tokens": N, "output_tokens": M}``: a
   ``session.delegation.created`` (target ``responses``) and the delegated
   response's ``response.event``s, ``response.created`` then
-  ``response.completed`` with that Responses ``usage``.
+  ``response.completed`` with that Responses ``usage`` (and ``model``, the
+  session's ``delegation.responses.model``, when it names one).
 
 The protocol logic does no I/O; its clock is injectable.
 """
@@ -189,6 +190,9 @@ class LiveProtocol(Session):
             "total_tokens": input_tokens + output_tokens,
         }
         response = {"id": response_id, "object": "response", "status": "completed"}
+        backend = _backend_model(self._session or {})
+        if backend:  # a Responses object names the model that produced it
+            response["model"] = backend
         nested = [
             {"type": "response.created", "response": {**response, "usage": None}},
             {"type": "response.completed", "response": {**response, "usage": usage}},
@@ -206,6 +210,15 @@ class LiveProtocol(Session):
                 for e in nested
             ),
         ]
+
+
+def _backend_model(session: Event) -> str:
+    delegation = session.get("delegation")
+    if not isinstance(delegation, dict) or delegation.get("type") != "responses":
+        return ""
+    responses = delegation.get("responses")
+    model = responses.get("model") if isinstance(responses, dict) else None
+    return model if isinstance(model, str) else ""
 
 
 def _tokens(value: Any) -> int:

@@ -28,6 +28,14 @@ Scripting hooks (not part of OpenAI's API; client events the fake understands):
   output token a delta sent); with no response under way it is an error
   (``response_cancel_not_active``).
 
+Input transcription (:mod:`realtime.testing.transcription`): a session that
+names ``audio.input.transcription.model`` (a transcription session,
+``?intent=transcription`` or ``session.type: "transcription"``, or a realtime
+one) answers ``input_audio_buffer.commit`` with the transcript's
+``conversation.item.input_audio_transcription.delta`` events and its
+``.completed`` with the model's usage (tokens, or seconds for whisper-style
+models).
+
 Server-level knobs (``reject_status``, ``handshake_delay``, ``api_key``) script
 the handshake; ``default_model`` is the model ``session.created`` reports when
 the handshake names none (the provider's default). The protocol logic
@@ -421,6 +429,7 @@ class FakeRealtimeServer(LoopbackServer):
         conversation = Conversation(
             number=next(self._numbers),
             model=handshake.query.get("model") or self._default_model,
+            intent=handshake.query.get("intent", ""),
         )
         peer = _Peer(connection, conversation, self.usage_sent, self.client_events)
         await peer.run(handshake)

@@ -153,3 +153,38 @@ async def test_uvicorn_refuses_gpt_live_for_a_provider_without_it(servers, issue
     response = refused.value.response
     assert response.status_code == 400
     assert json.loads(response.body)["error"]["code"] == "interface_not_served"
+
+
+async def test_delegated_tokens_are_billed_as_the_backend_model(
+    servers, fake_upstream, issue, live_price
+):
+    """gpt-live-1 has no token rates: the delegated Responses tokens cost the
+    backend model's (`session.delegation.responses.model`)."""
+    await ModelPrice.objects.acreate(
+        provider_kind="openai",
+        model="gpt-5.5",
+        effective_from=datetime.date(2020, 1, 1),
+        input_text_per_mtok=Decimal(5),
+        output_text_per_mtok=Decimal(40),
+    )
+    issued = await issue(fake_upstream.url, models=("gpt-live-1",))
+    url = f"ws://127.0.0.1:{servers['daphne'].port}/v1/live/sessions"
+    delegation = {"type": "responses", "responses": {"model": "gpt-5.5"}}
+    start = {
+        "type": "session.start",
+        "session": {**START["session"], "delegation": delegation},
+    }
+    headers = {"Authorization": f"Bearer {issued.token}"}
+    async with connect(url, additional_headers=headers, open_timeout=10) as ws:
+        await ws.send(json.dumps(start))
+        assert (await receive_event(ws))["type"] == "session.started"
+        delegate = {"type": "fake.delegate", "input_tokens": 1000, "output_tokens": 500}
+        await ws.send(json.dumps(delegate))
+        await ws.send(json.dumps({"type": "session.close"}))
+        while (closed := await receive_event(ws))["type"] != "session.closed":
+            pass
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert (row.model, row.input_tokens, row.output_tokens) == ("gpt-live-1", 1000, 500)
+    session_time = Decimal(str(closed["usage"]["seconds"])) / 60 * Decimal("0.05")
+    tokens = Decimal("0.005") + Decimal("0.02")  # 1,000 in at $5, 500 out at $40
+    assert row.cost_usd == session_time.quantize(Decimal("0.000001")) + tokens

@@ -18,7 +18,7 @@ from keys.models import VirtualKey
 from realtime.http_upstream import HttpAnswer, HttpRequest, post
 from realtime.models import RealtimeSession, SessionInterface
 from realtime.testing import FakeCallsServer
-from tests.support.browser import chromium_page
+from tests.support.browser import chromium_page, page_origin
 from tests.support.calls import OFFER, offer_mids
 from tests.support.clients import wait_for_row
 from tests.support.keys import UPSTREAM_SECRET
@@ -187,3 +187,94 @@ async def test_the_openai_sdk_creates_calls_through_the_gateway(fake, issue, dap
         "gpt-live-1",
     }
     await client.close()
+
+
+async def test_a_call_is_hung_up_when_its_keys_budget_runs_out(fake, issue, daphne):
+    """The sideband's `response.done` (60 tokens) crosses a 50-token budget:
+    the gateway process hangs the call up and prices the row."""
+    issued = await issue(fake.url, limits={"budget_tokens_day": 50})
+    answer = await create_call(daphne.http_url, issued.token)
+    assert answer.status == 201, answer.body
+    call_id = answer.header("location").rsplit("/", 1)[-1]
+    await fake.wait_hangup(call_id, timeout=10)
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert (row.interface, row.end_reason) == ("webrtc", "budget_exceeded")
+    assert row.total_tokens == 60  # the crossing response counts
+    # Spent: the next call is refused before it reaches the provider.
+    again = await create_call(daphne.http_url, issued.token)
+    assert again.status == 402
+    assert json.loads(again.body)["error"]["code"] == "budget_exceeded"
+    assert list(fake.calls) == [call_id]
+
+
+async def test_revoking_the_key_hangs_up_a_gpt_live_call(fake, issue, daphne):
+    issued = await issue(fake.url, models=("gpt-live-1",))
+    body = {
+        "session": {"model": "gpt-live-1"},
+        "transport": {"type": "webrtc", "sdp": OFFER},
+    }
+    answer = await post(
+        HttpRequest(
+            url=f"{daphne.http_url}/v1/live/sessions",
+            headers=(("Authorization", f"Bearer {issued.token}"),),
+            body=json.dumps(body).encode(),
+            content_type="application/json",
+        ),
+        timeout=10,
+    )
+    assert answer.status == 201, answer.body
+    session_id = json.loads(answer.body)["session"]["id"]
+    await sideband_open(fake, session_id)
+
+    key = await VirtualKey.objects.aget(pk=issued.key_id)
+    await sync_to_async(key_services.virtual_key_revoke)(key=key)
+    await fake.wait_hangup(session_id, timeout=10)
+    row = await wait_for_row(virtual_key_name=issued.name)
+    assert (row.interface, row.model) == ("webrtc", "gpt-live-1")
+    assert row.end_reason == "key_revoked"
+    # The final usage the sideband reported after the hangup: 12 s active, 3 standby.
+    assert (row.active_seconds, row.standby_seconds) == fake.live_seconds
+    assert UPSTREAM_SECRET not in daphne.log()
+
+
+@pytest.mark.browser
+async def test_a_page_on_an_allowed_origin_creates_a_call_cross_origin(
+    fake, issue, gateway_process
+):
+    """CORS: a page served from another loopback origin, listed in
+    GATEWAY_CORS_ALLOWED_ORIGINS, posts its offer (after the browser's
+    preflight) and reads the answer and its Location; a page on an origin not
+    listed cannot read the answer."""
+    issued = await issue(fake.url, models=("gpt-realtime",))
+    with page_origin() as allowed, page_origin() as other:
+        gateway = await asyncio.to_thread(
+            gateway_process, env_overrides={"GATEWAY_CORS_ALLOWED_ORIGINS": allowed}
+        )
+        token = await mint(gateway.http_url, issued.token)
+        calls = f"{gateway.http_url}/v1/realtime/calls"
+        async with chromium_page(allowed) as page, asyncio.timeout(20):
+            seen = await page.evaluate(_CALL_JS, {"path": calls, "token": token})
+        async with chromium_page(other) as page, asyncio.timeout(20):
+            refused = await page.evaluate(_FETCH_JS, {"url": calls, "token": token})
+    assert seen["status"] == 201, seen
+    assert seen["answered"], seen["error"]
+    (call,) = fake.calls.values()
+    assert seen["location"] == f"/v1/realtime/calls/{call.call_id}"
+    assert refused.startswith("TypeError"), refused  # the browser withheld it
+    assert len(fake.calls) == 1  # its preflight failed: no offer was posted
+
+
+# A page's POST whose answer the browser may withhold: what the page saw.
+_FETCH_JS = """
+async ({url, token}) => {
+  try {
+    const response = await fetch(url, {
+      method: "POST", body: "v=0",
+      headers: {Authorization: `Bearer ${token}`, "Content-Type": "application/sdp"},
+    });
+    return `status ${response.status}`;
+  } catch (error) {
+    return String(error);
+  }
+}
+"""

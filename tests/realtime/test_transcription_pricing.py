@@ -9,13 +9,13 @@ from decimal import Decimal
 
 import pytest
 
-from keys.values import Secret
-from realtime import interfaces, pricing
+from keys.values import BudgetLimits, KeyIdentity, ProviderTarget, Secret
+from realtime import budgets, interfaces, pricing
 from realtime.exceptions import AccessDenied
 from realtime.models import ModelPrice
 from realtime.providers.base import ConnectRequest
 from realtime.providers.openai import OpenAIAdapter
-from realtime.usage import Usage
+from realtime.usage import Billing, Usage
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -105,10 +105,46 @@ def test_transcription_is_priced_at_the_transcription_models_rates():
         transcription_per_mtok=Decimal(6),
     )
     usage = Usage(input_tokens=1_000_000, transcription_tokens=1_000_000)
-    models = ("gpt-realtime", "gpt-4o-transcribe")
-    assert pricing.session_cost(usage, "openai", models, ON) == Decimal(10)
+    transcribed = Billing(transcription_model="gpt-4o-transcribe")
+    assert cost(usage, "gpt-realtime", transcribed) == Decimal(10)
     # No transcription model known: as before, the session model's rates.
-    alone = ("gpt-realtime", "")
-    assert pricing.session_cost(usage, "openai", alone, ON) == Decimal(1003)
-    unpriced = ("gpt-unknown", "gpt-unknown-transcribe")
-    assert pricing.session_cost(usage, "openai", unpriced, ON) is None
+    assert cost(usage, "gpt-realtime", Billing()) == Decimal(1003)
+    unknown = Billing(transcription_model="gpt-unknown-transcribe")
+    assert cost(usage, "gpt-unknown", unknown) is None
+
+
+def cost(usage: Usage, model: str, billing: Billing) -> Decimal | None:
+    return pricing.session_cost(usage, "openai", model, billing, ON)
+
+
+@pytest.mark.django_db
+def test_a_budget_prices_the_running_usage_as_the_row_is_priced():
+    """The running estimate a USD budget is checked against and the final row
+    agree: the transcription at the transcription model's rates."""
+    ModelPrice.objects.filter(provider_kind="openai").delete()
+    for model, rate in (("gpt-realtime", 999), ("gpt-4o-transcribe", 6)):
+        ModelPrice.objects.create(
+            provider_kind="openai",
+            model=model,
+            effective_from=datetime.date(2020, 1, 1),
+            transcription_per_mtok=Decimal(rate),
+        )
+    who = KeyIdentity(
+        key_id=1,
+        name="k",
+        provider=ProviderTarget(
+            provider_id=1, slug="p", kind="openai", upstream_url=""
+        ),
+        max_concurrent_sessions=None,
+        budgets=BudgetLimits(usd_day=Decimal(1)),
+    )
+    noon = datetime.datetime(2026, 12, 2, 12, tzinfo=datetime.UTC)
+    budget = budgets.SessionBudget(identity=who, kind="openai", started=noon)
+    transcribed = Billing(transcription_model="gpt-4o-transcribe")
+    budget.refresh(model="gpt-realtime", billing=transcribed, now=noon)
+    usage = Usage(transcription_tokens=100_000)
+    assert budget.cost(usage, transcribed) == Decimal("0.6")  # not $99.90
+    assert budget.cost(usage, transcribed) == cost(usage, "gpt-realtime", transcribed)
+    assert budget.check(usage, transcribed, now=noon) is None
+    over = Usage(transcription_tokens=200_000)  # $1.20 at $6 per million
+    assert budget.check(over, transcribed, now=noon) is not None
