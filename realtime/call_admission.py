@@ -50,6 +50,7 @@ from realtime.providers import (
     adapter_for,
 )
 from realtime.providers.base import OptionsError
+from realtime.providers.live import delegated_models
 from realtime.recorder import SessionRecord, session_log
 from realtime.sideband import CallMonitor, CallTargets
 from realtime.state import ProcessState
@@ -158,6 +159,10 @@ async def _admitted_call(
         ),
         max_seconds=key.max_session_seconds if key is not None else None,
     )
+    # The Responses backend a GPT-Live call delegates to runs (and bills) on
+    # that model: the key's allow-list holds on it too, before any row is written.
+    for delegated in delegated_models(offer.session):
+        session.provider.check_model(delegated)
     if budgets.applies(key):
         session.budget = await _open_budget(authorized, client_address, state, model)
     await _start_row(session, authorized)

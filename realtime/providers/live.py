@@ -104,9 +104,15 @@ class LiveSession(ProviderSession):
 
     def client_text(self, text: str) -> str:
         """`session.start`: its model checked (AccessDenied), then it goes on.
-        Before it, any frame is refused (BadRequest)."""
+        Before it, any frame is refused (BadRequest). The backend model that
+        `session.start` or a `session.update` delegates to is checked too."""
         started = self._started_at is not None
-        if started and '"session.start"' not in text and "\\u" not in text:
+        if (
+            started
+            and '"session.start"' not in text
+            and '"session.update"' not in text
+            and "\\u" not in text
+        ):
             return text  # a `\\u` escape could spell the event's name
         event = decode_event(text)
         kind = event.get("type") if event is not None else None
@@ -118,12 +124,24 @@ class LiveSession(ProviderSession):
                     "session.start must name session.model.", code="missing_model"
                 )
             self.name_model(model)
-            self.backend_model = backend_model(session)
+            self.backend_model = self.checked_backend(session) or self.backend_model
             if self._started_at is None:
                 self._started_at = self._clock()
         elif self._started_at is None:
             raise start_required()
+        elif kind == "session.update":
+            session = mapping(event.get("session")) if event else {}
+            self.backend_model = self.checked_backend(session) or self.backend_model
         return text
+
+    def checked_backend(self, session: dict) -> str:
+        """The Responses backend a client's session configuration delegates to
+        (for pricing). Every model it delegates to is checked against the key's
+        allow-list like the session's own (AccessDenied): delegated work runs,
+        and is billed, on that model."""
+        for delegated in delegated_models(session):
+            self.check_model(delegated)
+        return backend_model(session)
 
     def client_bytes(self, data: bytes) -> bytes:
         """A binary frame is an event only once the session has started."""
@@ -208,6 +226,20 @@ def backend_model(session: dict) -> str:
         return ""
     model = mapping(delegation.get("responses")).get("model")
     return model if isinstance(model, str) else ""
+
+
+def delegated_models(session: dict) -> tuple[str, ...]:
+    """Every model a session configuration delegates work to: the Responses
+    backend (`delegation.responses.model`) or the Decisions model
+    (`delegation.decisions.model`), per openai-python 3.52
+    `types/live/responses_delegation_config.py`, `decisions_delegation_config.py`
+    and their `_update_config` twins."""
+    delegation = mapping(session.get("delegation"))
+    kind = delegation.get("type")
+    if kind not in ("responses", "decisions"):
+        return ()
+    model = mapping(delegation.get(kind)).get("model")
+    return (model,) if isinstance(model, str) and model else ()
 
 
 def responses_usage(usage: dict) -> Usage:

@@ -16,7 +16,7 @@ from openai.types.live import LiveCreateResponse
 
 from keys import services as key_services
 from keys.models import VirtualKey
-from realtime.models import ModelPrice, SessionInterface, SessionStatus
+from realtime.models import ModelPrice, RealtimeSession, SessionInterface, SessionStatus
 from realtime.providers.live_call import LiveCallSession
 from realtime.testing import FakeCallsServer
 from tests.support.calls import OFFER, offer_mids
@@ -124,6 +124,16 @@ async def test_a_model_outside_the_allow_list_is_403(fake, issue, calls):
     assert response.status_code == 403, response.content
     assert json.loads(response.content)["error"]["code"] == "model_not_allowed"
     assert fake.calls == {}
+
+
+async def test_a_delegated_model_outside_the_allow_list_is_403(fake, issue, calls):
+    issued = await issue(fake.url, models=("gpt-live-1",))
+    delegation = {"type": "responses", "responses": {"model": "gpt-5.5"}}
+    response = await create(issued.token, session={**SESSION, "delegation": delegation})
+    assert response.status_code == 403, response.content
+    assert json.loads(response.content)["error"]["code"] == "model_not_allowed"
+    assert fake.calls == {}
+    assert not await RealtimeSession.objects.aexists()  # refused before any row
 
 
 @pytest.mark.parametrize(

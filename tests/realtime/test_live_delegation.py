@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from realtime import pricing
+from realtime.exceptions import AccessDenied
 from realtime.models import ModelPrice
 from realtime.providers.live import LiveSession, responses_usage
 from realtime.providers.live_call import LiveCallSession
@@ -99,3 +100,34 @@ def test_delegated_tokens_cost_the_backend_models_rates():
     # Without the backend known, the tokens would cost gpt-live-1's: nothing.
     alone = pricing.session_cost(live.usage, "openai", "gpt-live-1", NO_BILLING, on)
     assert alone == Decimal("0.05")
+
+
+# --- the key's allow-list holds on the models work is delegated to ---------------
+
+DECISIONS = {"type": "decisions", "decisions": {"model": "gpt-5.5", "questions": []}}
+
+
+@pytest.mark.parametrize("delegation", [DELEGATION, DECISIONS])
+def test_a_delegated_model_outside_the_allow_list_is_refused_at_start(delegation):
+    live = LiveSession(model="", allowed_models=("gpt-live-1",))
+    with pytest.raises(AccessDenied) as refused:
+        live.client_text(start({"model": "gpt-live-1", "delegation": delegation}))
+    assert refused.value.code == "model_not_allowed"
+    assert "gpt-5.5" in str(refused.value)
+
+
+def test_a_delegated_model_on_the_allow_list_starts():
+    live = LiveSession(model="", allowed_models=("gpt-live-1", "gpt-5.5"))
+    frame = start({"model": "gpt-live-1", "delegation": DELEGATION})
+    assert live.client_text(frame) is frame
+    assert live.backend_model == "gpt-5.5"
+
+
+def test_a_session_update_that_delegates_elsewhere_is_checked():
+    live = LiveSession(model="", allowed_models=("gpt-live-1",))
+    live.client_text(start({"model": "gpt-live-1"}))
+    update = {"type": "session.update", "session": {"delegation": DECISIONS}}
+    with pytest.raises(AccessDenied):
+        live.client_text(json.dumps(update))
+    harmless = {"type": "session.update", "session": {"triggers": []}}
+    assert live.client_text(json.dumps(harmless)) == json.dumps(harmless)
