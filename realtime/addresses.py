@@ -13,7 +13,7 @@ The throttle groups IPv6 clients by /64: one host is typically given a whole
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -94,12 +94,16 @@ class ForwardedClient:
         self.app = app
         self.proxies = proxies  # read per connection: settings may change (tests)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Serve the connection with the client's address in `client`."""
+    def __call__(
+        self, scope: dict[str, Any], receive: Any, send: Any
+    ) -> Awaitable[None]:
+        """The application's run, to await, with the client's address in
+        `client` (a plain function: no frame of its own lives as long as the
+        connection)."""
         proxies = self.proxies()
         if proxies and scope.get("type") in ("http", "websocket"):
             client = scope.get("client")
             address = client_address(scope, proxies)
             if client and address != client[0]:
                 scope = {**scope, "client": (address, client[1])}
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import CloseCode
 from websockets.typing import Subprotocol
 
 from realtime.exceptions import LimitExceeded, UpstreamTimeout, UpstreamUnavailable
@@ -30,6 +31,63 @@ class _connect_without_redirects(connect):
 
     def process_redirect(self, exc: Exception) -> Exception | str:
         return exc
+
+
+class UpstreamConnection(ClientConnection):
+    """websockets' client connection, its keepalive pings on a timer.
+
+    websockets runs the keepalive in a task for the connection's whole life (a
+    task, its coroutine and its sleep: ~1.4 KiB per idle session). Here a timer
+    waits between pings and a task lives only while a ping waits for its pong;
+    the rest is websockets' own `keepalive`: a ping every `ping_interval` less
+    the last round trip, and a close with 1011 "keepalive ping timeout" when no
+    pong comes back within `ping_timeout` (websockets.readthedocs.io, "Keepalive
+    and latency").
+    """
+
+    _ping_timer: asyncio.TimerHandle | None = None
+
+    def start_keepalive(self) -> None:
+        """Schedule the first ping (none without a ping interval)."""
+        if self.ping_interval is not None:
+            self._schedule_ping(self.ping_interval)
+
+    def _schedule_ping(self, delay: float) -> None:
+        self._ping_timer = self.loop.call_later(delay, self._ping_due)
+
+    def _ping_due(self) -> None:
+        self._ping_timer = None
+        # As websockets' own task: connection_lost cancels it.
+        self.keepalive_task = self.loop.create_task(self._ping_once())
+
+    async def _ping_once(self) -> None:
+        assert self.ping_interval is not None
+        latency = 0.0
+        try:
+            pong_received = await self.ping()
+            if self.ping_timeout is not None:
+                try:
+                    async with asyncio.timeout(self.ping_timeout):
+                        latency = await pong_received
+                except TimeoutError:
+                    async with self.send_context():
+                        self.protocol.fail(
+                            CloseCode.INTERNAL_ERROR, "keepalive ping timeout"
+                        )
+                    return
+        except Exception:
+            self.logger.error("keepalive ping failed", exc_info=True)
+            return
+        self.keepalive_task = None
+        # If ping_timeout > latency > ping_interval, the next ping goes at once.
+        self._schedule_ping(max(0.0, self.ping_interval - latency))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop pinging a closed connection."""
+        super().connection_lost(exc)
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +119,7 @@ async def open_upstream(
                 close_timeout=options.close_timeout,
                 max_size=options.max_size,
                 user_agent_header=USER_AGENT,
+                create_connection=UpstreamConnection,
             )
     except TimeoutError:
         raise UpstreamTimeout(
