@@ -166,12 +166,17 @@ class CallMonitor:
     async def _read_final_events(self) -> None:
         """Until the provider closes the sideband (it does once the call is
         over), its events go through the handler: the last usage report of a
-        hung-up call comes then. Bounded by GATEWAY_FINAL_USAGE_SECONDS."""
+        hung-up call comes then. Bounded by GATEWAY_FINAL_USAGE_SECONDS, and
+        no longer than the handler awaits usage."""
         session = self.session
         upstream = session.upstream
-        if upstream is None or upstream.state is not State.OPEN:
+        if upstream is None:
             return
+        # Even once closed (the provider may close it as it answers the hangup),
+        # the frames it received before the close are still read from it.
         meter, provider = session.meter, session.provider
+        if not provider.awaiting_usage:
+            return  # nothing billed is outstanding
         with contextlib.suppress(TimeoutError, ConnectionClosed, GatewayError):
             async with asyncio.timeout(settings.GATEWAY_FINAL_USAGE_SECONDS):
                 async for data in upstream:
@@ -182,6 +187,8 @@ class CallMonitor:
                     else:
                         meter.bytes_from_upstream += len(data)
                         provider.upstream_bytes(data)
+                    if not provider.awaiting_usage:
+                        return  # the final usage is in
 
     async def _close_sideband(self) -> None:
         upstream = self.session.upstream

@@ -167,7 +167,7 @@ async def test_delegated_tokens_are_billed_as_the_backend_model(
         input_text_per_mtok=Decimal(5),
         output_text_per_mtok=Decimal(40),
     )
-    issued = await issue(fake_upstream.url, models=("gpt-live-1",))
+    issued = await issue(fake_upstream.url, models=("gpt-live-1", "gpt-5.5"))
     url = f"ws://127.0.0.1:{servers['daphne'].port}/v1/live/sessions"
     delegation = {"type": "responses", "responses": {"model": "gpt-5.5"}}
     start = {
