@@ -398,10 +398,19 @@ def session_finish(
         model, started_on = model or row.model, row.started_at.date()
     models = (model, transcription_model)
     cost = pricing.session_cost(usage, provider_kind, models, started_on)
+    # Counters and usage only grow from the row's 0s: a 0 has nothing to write,
+    # and each column left out of the UPDATE is less to build and send.
+    grown = {
+        name: value
+        for name, value in (
+            *counters.items(),
+            *(usage.as_fields().items() if usage is not None else ()),
+        )
+        if value
+    }
     return bool(
         RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
-            **counters,
-            **(usage.as_fields() if usage is not None else {}),
+            **grown,
             **({"interface": interface} if interface else {}),
             model=model[:200],
             cost_usd=cost,
