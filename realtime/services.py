@@ -18,7 +18,7 @@ from keys import selectors as key_selectors
 from keys import services as key_services
 from keys.models import VirtualKey
 from keys.values import KeyIdentity, ResolvedCredential
-from realtime import exceptions, pricing
+from realtime import exceptions, pricing, rows
 from realtime.credentials import Handshake, check_model_name
 from realtime.exceptions import (
     AuthenticationFailed,
@@ -289,7 +289,7 @@ def _insert_within_limits(
     if key is None or (
         key.max_concurrent_sessions is None and key.sessions_per_minute is None
     ):
-        RealtimeSession.objects.create(**row)
+        rows.insert_session(row)
         return None
     with transaction.atomic():
         limits = (
@@ -304,7 +304,7 @@ def _insert_within_limits(
         )
         refusal = _over_limits(key.key_id, most_live, most_a_minute)
         if refusal is None:
-            RealtimeSession.objects.create(**row)
+            rows.insert_session(row)
         return refusal
 
 
@@ -408,17 +408,21 @@ def session_finish(
         )
         if value
     }
+    # Where `_WRITABLE` holds, as `rows.update_unfinished` writes it.
     return bool(
-        RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
-            **grown,
-            **({"interface": interface} if interface else {}),
-            model=model[:200],
-            cost_usd=cost,
-            status=status,
-            ended_at=timezone.now(),
-            close_code=close_code,
-            close_reason=close_reason[:255],
-            end_reason=end_reason[:64],
-            error=error[:500],
+        rows.update_unfinished(
+            session_id,
+            {
+                **grown,
+                **({"interface": interface} if interface else {}),
+                "model": model[:200],
+                "cost_usd": cost,
+                "status": status,
+                "ended_at": timezone.now(),
+                "close_code": close_code,
+                "close_reason": close_reason[:255],
+                "end_reason": end_reason[:64],
+                "error": error[:500],
+            },
         )
     )
