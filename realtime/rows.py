@@ -26,6 +26,8 @@ _META = RealtimeSession._meta
 _FIELDS: tuple[Field, ...] = tuple(_META.local_concrete_fields)
 _BY_NAME: dict[str, Field] = {field.attname: field for field in _FIELDS}
 _POSITION: dict[str, int] = {field.attname: i for i, field in enumerate(_FIELDS)}
+# Every concrete field has a column (the stubs allow None for other fields).
+_COLUMN: dict[str, str] = {field.attname: field.column or "" for field in _FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,7 @@ def _insert_for(alias: str) -> _Insert:
     if plan is None:
         connection = connections[alias]
         quote = connection.ops.quote_name
-        columns = ", ".join(quote(field.column) for field in _FIELDS)
+        columns = ", ".join(quote(_COLUMN[field.attname]) for field in _FIELDS)
         marks = ", ".join(["%s"] * len(_FIELDS))
         computed = tuple(
             i
@@ -88,10 +90,8 @@ def update_unfinished(session_id: uuid.UUID, values: dict[str, Any]) -> int:
     connection = connections[_alias()]
     quote = connection.ops.quote_name
     fields = [_BY_NAME[name] for name in values]
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    key, ended, status = (
-        quote(_BY_NAME[name].column) for name in ("id", "ended_at", "status")
-    )
+    assignments = ", ".join(f"{quote(_COLUMN[name])} = %s" for name in values)
+    key, ended, status = (quote(_COLUMN[name]) for name in ("id", "ended_at", "status"))
     sql = (
         f"UPDATE {quote(_META.db_table)} SET {assignments} "
         f"WHERE {key} = %s AND ({ended} IS NULL OR {status} = %s)"
