@@ -311,6 +311,9 @@ GATEWAY_AUTH_FAILURE_BURST = env.get_number(
 # New sessions of a key authorized this recently skip the database; revocations
 # this process hears of drop the entry at once. 0 turns the cache off.
 GATEWAY_KEY_CACHE_SECONDS = env.get_number("GATEWAY_KEY_CACHE_SECONDS", 2.0)
+# Session ends are priced from price rows a process re-reads this often
+# (realtime.pricing); a price change applies within it. 0: read every time.
+GATEWAY_PRICE_CACHE_SECONDS = env.get_number("GATEWAY_PRICE_CACHE_SECONDS", 60.0)
 # Live sessions write their counters this often; a crash loses at most this much.
 GATEWAY_CHECKPOINT_SECONDS = env.get_number(
     "GATEWAY_CHECKPOINT_SECONDS", 30.0, minimum=0.05

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -281,9 +282,24 @@ def passthrough_resolve(*, provider_slug: str, api_key: str) -> ResolvedCredenti
     )
 
 
+# A key's `last_used_at` is written by each process at most once this often
+# (seconds): the admin shows it to the minute, and a write per session would
+# cost a busy key a query on every setup. key id -> monotonic time of the write.
+LAST_USED_RESOLUTION = 60.0
+_last_marked: dict[int, float] = {}
+_MAX_MARKED = 10_000
+
+
 def virtual_key_mark_used(*, key_id: int) -> None:
-    """Record that a key has just opened a session."""
+    """Record that a key has just opened a session (to the minute)."""
+    now = time.monotonic()
+    marked = _last_marked.get(key_id)
+    if marked is not None and now - marked < LAST_USED_RESOLUTION:
+        return
     VirtualKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+    if len(_last_marked) >= _MAX_MARKED:
+        _last_marked.clear()  # bounded: a flood of distinct keys writes again
+    _last_marked[key_id] = now
 
 
 @transaction.atomic

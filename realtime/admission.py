@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 
 from keys import exceptions as key_errors
 from keys import upstreams
-from realtime import bindings, budgets, interfaces, services
+from realtime import bindings, budgets, database, interfaces, services
 from realtime.addresses import throttle_key
 from realtime.credentials import Handshake
 from realtime.endings import Ending
@@ -234,7 +234,8 @@ async def authorize(
         except (key_errors.KeyRefused, GatewayError):
             pass  # refusals go through the database, which logs them
     try:
-        authorized = await database_sync_to_async(services.session_authorize)(
+        authorized = await database.call(
+            services.session_authorize,
             handshake=handshake,
             client_address=client_address,
             instance=state.instance,

@@ -1,10 +1,21 @@
-"""What a session cost: usage times the model's list prices (ModelPrice)."""
+"""What a session cost: usage times the model's list prices (ModelPrice).
+
+Every session's end is priced, so a process keeps each provider kind's price
+rows for GATEWAY_PRICE_CACHE_SECONDS (60 s; 0 reads them every time) instead of
+reading them per session: a price added or changed in the admin applies to
+sessions that end up to that long afterwards. Prices are list prices set ahead
+of time (`effective_from`), so a minute's delay bills nothing differently in
+practice.
+"""
 
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+
+from django.conf import settings
 
 from realtime.models import ModelPrice
 from realtime.usage import Billing, Usage
@@ -19,10 +30,11 @@ def price_for(*, kind: str, model: str, on: datetime.date) -> ModelPrice | None:
     matching `prefix*` pattern; the latest effective date among those."""
     if not model:
         return None
-    candidates = ModelPrice.objects.filter(provider_kind=kind, effective_from__lte=on)
     best: ModelPrice | None = None
     best_rank = (-1, datetime.date.min)
-    for price in candidates:
+    for price in _prices_of(kind):
+        if price.effective_from > on:
+            continue
         pattern = price.model
         if pattern == model:
             specificity = 10_000
@@ -34,6 +46,29 @@ def price_for(*, kind: str, model: str, on: datetime.date) -> ModelPrice | None:
         if rank > best_rank:
             best, best_rank = price, rank
     return best
+
+
+# kind -> (when read, monotonic; its price rows). Replaced whole, never mutated,
+# so readers on any thread see one consistent list.
+_cache: dict[str, tuple[float, tuple[ModelPrice, ...]]] = {}
+
+
+def _prices_of(kind: str) -> tuple[ModelPrice, ...]:
+    """Every price row of a provider kind, read at most once per TTL."""
+    ttl = settings.GATEWAY_PRICE_CACHE_SECONDS
+    if ttl <= 0:
+        return tuple(ModelPrice.objects.filter(provider_kind=kind))
+    now = time.monotonic()
+    cached = _cache.get(kind)
+    if cached is None or now - cached[0] > ttl:
+        rows = tuple(ModelPrice.objects.filter(provider_kind=kind))
+        cached = _cache[kind] = (now, rows)
+    return cached[1]
+
+
+def forget_prices() -> None:
+    """Drop the cached prices: the next lookup reads the table."""
+    _cache.clear()
 
 
 def prices_for(

@@ -14,11 +14,10 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from channels.db import database_sync_to_async
 from django.db import Error as DatabaseError
 from django.utils import timezone
 
-from realtime import services
+from realtime import database, services
 from realtime.endings import Ending
 from realtime.usage import Meter
 
@@ -79,7 +78,8 @@ class SessionRecord:
         # The row's start, to the day (for its price); taken just before the
         # insert, whose `started_at` it may precede by the insert's duration.
         started_on = timezone.now().date()
-        await database_sync_to_async(services.session_start)(
+        await database.call(
+            services.session_start,
             session_id=self.session_id,
             authorized=authorized,
             client_address=self.client_address,
@@ -96,7 +96,8 @@ class SessionRecord:
     ) -> None:
         """Write the live counters (the heartbeat), and the cost so far when
         given; DatabaseError."""
-        await database_sync_to_async(services.session_checkpoint)(
+        await database.call(
+            services.session_checkpoint,
             session_id=self.session_id,
             counters=meter.snapshot(),
             usage=provider.usage,
@@ -108,10 +109,10 @@ class SessionRecord:
         self, ending: Ending, meter: Meter, provider: ProviderSession
     ) -> None:
         """Finalise the row, retrying while the database is away."""
-        finish = database_sync_to_async(services.session_finish)
         for attempt, pause in enumerate(FINALISE_RETRIES, start=1):
             try:
-                await finish(
+                await database.call(
+                    services.session_finish,
                     session_id=self.session_id,
                     status=ending.status,
                     close_code=ending.close_code,

@@ -20,10 +20,11 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from keys.selectors import REVOCATION_EVENT, revocation_group
 from realtime.keycache import KeyCache
@@ -60,6 +61,15 @@ def announce_termination(session_id: uuid.UUID) -> None:
         )
 
 
+async def _each(step: Callable[[str], Awaitable[None]], groups: Sequence[str]) -> None:
+    """Run `step` for every group, side by side; a lone one without the task
+    `gather` would make for it (the common case: a session's own group)."""
+    if len(groups) == 1:
+        await step(groups[0])
+    elif groups:
+        await asyncio.gather(*(step(group) for group in groups))
+
+
 class RevocationHub:
     """Listens for revocations and terminations on behalf of every session on
     one event loop."""
@@ -70,6 +80,9 @@ class RevocationHub:
         self._waiters: defaultdict[str, set[asyncio.Future[str]]] = defaultdict(set)
         self._channel: str | None = None
         self._listener: asyncio.Task | None = None
+        # The in-memory layer's group calls never wait (no I/O): they need no
+        # bound, whose timer costs more than the call (a profile of setups).
+        self._bounded = not isinstance(layer, InMemoryChannelLayer)
 
     async def watch(self, *groups: str) -> asyncio.Future[str]:
         """A future that completes with the name of the first of `groups`
@@ -79,7 +92,7 @@ class RevocationHub:
         for group in groups:
             self._waiters[group].add(announced)
         await self._ensure_listening()
-        await asyncio.gather(*(self._join(group) for group in first))
+        await _each(self._join, first)
         return announced
 
     async def unwatch(self, announced: asyncio.Future[str], *groups: str) -> None:
@@ -94,7 +107,7 @@ class RevocationHub:
                 del self._waiters[group]
                 emptied.append(group)
         if self._channel is not None and emptied:
-            await asyncio.gather(*(self._leave(group) for group in emptied))
+            await _each(self._leave, emptied)
         if not self._waiters and self._listener is not None:
             listener, self._listener = self._listener, None
             # A cancelled receive() ends its channel (channels-redis pub/sub
@@ -117,17 +130,22 @@ class RevocationHub:
 
     async def _join(self, group: str) -> None:
         try:
-            async with asyncio.timeout(_GROUP_TIMEOUT):
-                await self.layer.group_add(group, self._channel)
+            await self._bound(self.layer.group_add(group, self._channel))
         except Exception:  # the listener re-joins once the layer answers again
             logger.warning("could not join a channel-layer group; will retry")
 
     async def _leave(self, group: str) -> None:
         try:
-            async with asyncio.timeout(_GROUP_TIMEOUT):
-                await self.layer.group_discard(group, self._channel)
+            await self._bound(self.layer.group_discard(group, self._channel))
         except Exception:  # best effort: group entries expire by themselves
             logger.debug("could not leave a channel-layer group", exc_info=True)
+
+    async def _bound(self, call: Awaitable[None]) -> None:
+        if not self._bounded:
+            await call
+            return
+        async with asyncio.timeout(_GROUP_TIMEOUT):
+            await call
 
     async def _listen(self) -> None:
         backoff = 0.5
@@ -150,7 +168,7 @@ class RevocationHub:
             self._announce(message)
 
     async def _rejoin_all(self) -> None:
-        await asyncio.gather(*(self._join(group) for group in list(self._waiters)))
+        await _each(self._join, list(self._waiters))
 
     def _announce(self, message: dict[str, Any]) -> None:
         kind = message.get("type")

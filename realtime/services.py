@@ -18,7 +18,7 @@ from keys import selectors as key_selectors
 from keys import services as key_services
 from keys.models import VirtualKey
 from keys.values import KeyIdentity, ResolvedCredential
-from realtime import exceptions, pricing
+from realtime import exceptions, pricing, rows
 from realtime.credentials import Handshake, check_model_name
 from realtime.exceptions import (
     AuthenticationFailed,
@@ -237,9 +237,11 @@ def session_start(
         instance,
         interface=authorized.interface,
     )
-    if error is None:
-        return
     key = resolved.key
+    if error is None:
+        if key is not None:
+            key_services.virtual_key_mark_used(key_id=key.key_id)
+        return
     assert key is not None  # only a key's own limits refuse an insert
     session_reject(
         key,
@@ -256,7 +258,6 @@ def session_start(
 RATE_WINDOW = datetime.timedelta(seconds=60)
 
 
-@transaction.atomic
 def _insert_within_limits(
     session_id: uuid.UUID,
     resolved: ResolvedCredential,
@@ -271,12 +272,26 @@ def _insert_within_limits(
     A limited key's row is locked first, so the sessions it counts and the row
     it inserts are one step for every process sharing the database (PostgreSQL:
     the second opener waits for the first to commit, then counts its row).
-    The limits are read from the locked row, so a change applies at once.
+    The limits are read from the locked row, so a change applies at once. Any
+    other row is one INSERT, committed on its own (no transaction to open).
     """
-    key = resolved.key
-    if key is not None and (
-        key.max_concurrent_sessions is not None or key.sessions_per_minute is not None
+    row = {
+        "id": session_id,
+        "virtual_key_id": key.key_id if (key := resolved.key) else None,
+        "virtual_key_name": key.name if key else "",
+        "provider_id": resolved.provider.provider_id,
+        "provider_slug": resolved.provider.slug,
+        "model": model,
+        "interface": interface,
+        "client_address": client_address,
+        "gateway_instance": instance,
+    }
+    if key is None or (
+        key.max_concurrent_sessions is None and key.sessions_per_minute is None
     ):
+        rows.insert_session(row)
+        return None
+    with transaction.atomic():
         limits = (
             VirtualKey.objects.select_for_update()
             .filter(pk=key.key_id)
@@ -288,22 +303,9 @@ def _insert_within_limits(
             key.sessions_per_minute,
         )
         refusal = _over_limits(key.key_id, most_live, most_a_minute)
-        if refusal is not None:
-            return refusal
-    RealtimeSession.objects.create(
-        id=session_id,
-        virtual_key_id=key.key_id if key else None,
-        virtual_key_name=key.name if key else "",
-        provider_id=resolved.provider.provider_id,
-        provider_slug=resolved.provider.slug,
-        model=model,
-        interface=interface,
-        client_address=client_address,
-        gateway_instance=instance,
-    )
-    if key is not None:
-        key_services.virtual_key_mark_used(key_id=key.key_id)
-    return None
+        if refusal is None:
+            rows.insert_session(row)
+        return refusal
 
 
 def _over_limits(
@@ -395,18 +397,31 @@ def session_finish(
             return False
         model, started_on = model or row.model, row.started_at.date()
     cost = pricing.session_cost(usage, provider_kind, model, billing, started_on)
+    # Counters and usage only grow from the row's 0s: a 0 has nothing to write,
+    # and each column left out of the UPDATE is less to build and send.
+    grown = {
+        name: value
+        for name, value in (
+            *counters.items(),
+            *(usage.as_fields().items() if usage is not None else ()),
+        )
+        if value
+    }
+    # Where `_WRITABLE` holds, as `rows.update_unfinished` writes it.
     return bool(
-        RealtimeSession.objects.filter(_WRITABLE, pk=session_id).update(
-            **counters,
-            **(usage.as_fields() if usage is not None else {}),
-            **({"interface": interface} if interface else {}),
-            model=model[:200],
-            cost_usd=cost,
-            status=status,
-            ended_at=timezone.now(),
-            close_code=close_code,
-            close_reason=close_reason[:255],
-            end_reason=end_reason[:64],
-            error=error[:500],
+        rows.update_unfinished(
+            session_id,
+            {
+                **grown,
+                **({"interface": interface} if interface else {}),
+                "model": model[:200],
+                "cost_usd": cost,
+                "status": status,
+                "ended_at": timezone.now(),
+                "close_code": close_code,
+                "close_reason": close_reason[:255],
+                "end_reason": end_reason[:64],
+                "error": error[:500],
+            },
         )
     )

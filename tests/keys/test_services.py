@@ -144,3 +144,17 @@ def test_empty_credential_is_refused():
     provider = Provider.objects.create(slug="p", kind="openai")
     with pytest.raises(exceptions.CredentialUnreadable):
         services.virtual_key_create(name="k", provider=provider, credential="   ")
+
+
+def test_last_used_is_written_at_most_once_a_minute_per_process(monkeypatch):
+    issued = issue_key(URL)
+    services._last_marked.pop(issued.key_id, None)  # ids recur across flushes
+    services.virtual_key_mark_used(key_id=issued.key_id)
+    first = VirtualKey.objects.get(pk=issued.key_id).last_used_at
+    assert first is not None
+    services.virtual_key_mark_used(key_id=issued.key_id)  # within the minute
+    assert VirtualKey.objects.get(pk=issued.key_id).last_used_at == first
+    later = services.time.monotonic() + services.LAST_USED_RESOLUTION + 1
+    monkeypatch.setattr(services.time, "monotonic", lambda: later)
+    services.virtual_key_mark_used(key_id=issued.key_id)
+    assert VirtualKey.objects.get(pk=issued.key_id).last_used_at > first

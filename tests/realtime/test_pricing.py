@@ -271,3 +271,42 @@ def test_the_time_billed_interfaces_have_attributed_prices():
     assert transcribe.transcription_per_minute == Decimal("0.017")
     seeds.unseed(apps, None)
     assert not ModelPrice.objects.filter(effective_from=seeds.READ).exists()
+
+
+@pytest.fixture
+def cached_prices(settings):
+    """Prices cached for a minute, as a gateway process keeps them."""
+    settings.GATEWAY_PRICE_CACHE_SECONDS = 60
+    pricing.forget_prices()
+    yield
+    pricing.forget_prices()
+
+
+def test_a_process_reads_a_kinds_prices_once_per_ttl(
+    cached_prices, django_assert_num_queries
+):
+    broad = price("gpt-realtime*")
+    with django_assert_num_queries(1):
+        assert pricing.price_for(kind="openai", model="gpt-realtime", on=DAY) == broad
+        assert pricing.price_for(kind="openai", model="gpt-realtime-x", on=DAY) == broad
+    # The later day and the exact name come from the same rows.
+    exact = price("gpt-realtime", on="2025-08-01")
+    with django_assert_num_queries(0):
+        assert pricing.price_for(kind="openai", model="gpt-realtime", on=DAY) == broad
+    pricing.forget_prices()  # what the TTL's end does
+    assert pricing.price_for(kind="openai", model="gpt-realtime", on=DAY) == exact
+    assert (
+        pricing.price_for(
+            kind="openai", model="gpt-realtime", on=datetime.date(2025, 7, 1)
+        )
+        == broad
+    )
+
+
+def test_a_stale_cache_is_read_again(cached_prices, monkeypatch):
+    price("gpt-realtime*")
+    pricing.price_for(kind="openai", model="gpt-realtime", on=DAY)
+    exact = price("gpt-realtime")
+    later = pricing.time.monotonic() + 61
+    monkeypatch.setattr(pricing.time, "monotonic", lambda: later)
+    assert pricing.price_for(kind="openai", model="gpt-realtime", on=DAY) == exact
