@@ -48,7 +48,10 @@ class UpstreamConnection(ClientConnection):
     _ping_timer: asyncio.TimerHandle | None = None
 
     def start_keepalive(self) -> None:
-        """Schedule the first ping (none without a ping interval)."""
+        """Schedule the first ping (none without a ping interval). Called once
+        the handshake succeeded: its request, which holds the provider's key
+        in its headers, is not read again, so it is not kept for the session."""
+        self.request = None
         if self.ping_interval is not None:
             self._schedule_ping(self.ping_interval)
 

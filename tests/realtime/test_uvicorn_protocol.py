@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 import websockets
 
-from realtime.uvicorn_protocol import GatewayWebSocketProtocol
+from realtime.uvicorn_protocol import GatewayWebSocketProtocol, Inbox, Writable
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.timeout(20)
@@ -83,3 +83,41 @@ async def test_a_close_code_from_the_client_is_passed_on():
         await ws.close(code=4000)
 
     assert await _close_code(close) == 4000
+
+
+async def test_the_inbox_hands_messages_over_in_order_to_a_waiting_reader():
+    inbox = Inbox()
+    reader = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)  # the reader waits
+    inbox.put_nowait("first")
+    inbox.put_nowait("second")
+    assert await reader == "first"
+    assert not inbox.empty()
+    assert await inbox.get() == "second"
+    assert inbox.empty()
+
+
+async def test_a_cancelled_read_loses_no_message():
+    inbox = Inbox()
+    reader = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    inbox.put_nowait("kept")
+    reader.cancel()  # woken, but cancelled before it resumed
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert await inbox.get() == "kept"
+
+
+async def test_a_send_waits_while_the_socket_is_not_writable():
+    writable = Writable()
+    assert await writable.wait()  # writable: at once
+    writable.clear()
+    waiting = asyncio.create_task(writable.wait())
+    abandoned = asyncio.create_task(writable.wait())
+    await asyncio.sleep(0)
+    abandoned.cancel()
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    writable.set()
+    assert await waiting
+    assert abandoned.cancelled()
