@@ -116,7 +116,10 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def start_keepalive(self) -> None:
         """uvicorn's, called once, when the handshake's response is written:
-        its request and response (headers, ~2 KiB) are not read again."""
+        its request and response (headers, ~2.5 KiB) are not read again."""
+        # websockets' parser keeps the request in its generator's frame for
+        # the connection's life: empty its headers (the scope has a copy).
+        self.request.headers.clear()
         self.request = None  # type: ignore[assignment]
         self.response = None  # type: ignore[assignment]
         super().start_keepalive()
