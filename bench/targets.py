@@ -233,6 +233,10 @@ def _uvicorn(loop: str) -> Callable[[Workspace], AbstractContextManager[Endpoint
             "127.0.0.1",
             "--port",
             str(port),
+            # The README's plain command: uvicorn's sans-I/O transport, as the
+            # gateway's subclass (a vanished client's row says 1006).
+            "--ws",
+            "realtime.uvicorn_protocol:GatewayWebSocketProtocol",
             "--ws-max-size",
             str(MAX_MESSAGE_BYTES),
             "--loop",

@@ -3,36 +3,29 @@
 Client frames arrive through the consumer, one handler at a time, and go
 upstream in `forward_client_frame` (the hot path: a size check, the provider's
 hook only when it inspects client frames, a bounded send). Upstream frames go to
-the client from the pump task. Beside the pump, a watcher times the key's
-session limits (`realtime.deadlines`), re-checks the row (an operator's
-terminate) and the key, checkpoints the counters and, for a session under a
-budget, refreshes what the key's other sessions spent (`realtime.budgets`), and
-the process's revocation hub wakes the session when its key is revoked or an
-operator terminates it. `run` owns those tasks and returns the `Ending` of
+the client from the pump task. Beside the pump, a watcher on a timer
+(`realtime.watcher`) times the key's session limits, re-checks the row and the
+key, checkpoints the counters and keeps a budgeted session's view of its spend,
+and the process's revocation hub wakes the session when its key is revoked or
+an operator terminates it. `run` owns them and returns the `Ending` of
 whichever finishes first, after stopping the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import random
 
-from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import Error as DatabaseError
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from keys.selectors import revocation_group
-from realtime import endings, selectors
+from realtime import endings
 from realtime.admission import Session
 from realtime.budgets import SessionBudget
 from realtime.client import Send
-from realtime.deadlines import SessionClock
 from realtime.endings import Ending
 from realtime.exceptions import (
-    BudgetExceeded,
     GatewayError,
     MessageTooLarge,
     SlowClient,
@@ -42,6 +35,7 @@ from realtime.models import SessionStatus
 from realtime.revocations import RevocationHub, termination_group
 from realtime.state import ProcessState
 from realtime.usage import text_size
+from realtime.watcher import SessionWatcher, key_refused, over_budget, terminated
 
 # A key refused after the upstream opened (a model named or reported in-band).
 _REFUSED_LATE = SessionStatus.REJECTED
@@ -125,11 +119,11 @@ class Bridge:
     async def run(self) -> Ending:
         """Run the pump and the watchers; the ending of the first to finish."""
         hub, announced, groups = await self._watch_announcements()
-        tasks = (
-            asyncio.create_task(self._pump_upstream()),
-            asyncio.create_task(self._watch_session()),
-        )
-        watched = (*tasks, announced) if announced is not None else tasks
+        pump = asyncio.create_task(self._pump_upstream())
+        watcher = SessionWatcher(self.session, state=self._state)
+        watched: tuple[asyncio.Future, ...] = (pump, watcher.ended)
+        if announced is not None:
+            watched += (announced,)
         # The first of them to finish, through one future and a callback on
         # each: `asyncio.wait` would hold ~1.3 KiB more per idle session.
         first: asyncio.Future[asyncio.Future] = (
@@ -147,15 +141,16 @@ class Bridge:
         finally:
             for future in watched:
                 future.remove_done_callback(finish)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            pump.cancel()
+            await asyncio.gather(pump, watcher.stop(), return_exceptions=True)
             if hub is not None and announced is not None:
                 await hub.unwatch(announced, *groups)
         if finished is announced:
             if announced.result() == termination_group(self.session.id):
-                return self._terminated()
-            return self._key_refused("the virtual key was revoked", "key_revoked")
+                return terminated(self.session)
+            return key_refused(
+                self.session, "the virtual key was revoked", "key_revoked"
+            )
         try:
             return finished.result()
         except Exception:
@@ -257,7 +252,7 @@ class Bridge:
                 usage = provider.usage
                 refusal = budget.check(usage, provider.billing)
                 if refusal is not None:
-                    return self._over_budget(refusal)
+                    return over_budget(self.session, refusal)
         return None
 
     async def settle_usage(self, *, timeout: float) -> None:
@@ -294,105 +289,3 @@ class Bridge:
             )
         except (ConnectionClosed, GatewayError):
             pass  # the upstream is gone, or reports a model the key may not use
-
-    async def _watch_session(self) -> Ending:
-        """Time the session's limits, re-check the row (terminated?) and the
-        key, checkpoint the counters and keep a budgeted session's view of its
-        spend, every so often."""
-        session = self.session
-        meter = session.meter
-        loop = asyncio.get_running_loop()
-        recheck = settings.GATEWAY_KEY_RECHECK_SECONDS
-        checkpoint = settings.GATEWAY_CHECKPOINT_SECONDS
-        clock = SessionClock(
-            started=loop.time(),
-            max_seconds=session.max_seconds,
-            idle_seconds=session.idle_seconds,
-            frames=meter.messages_from_client + meter.messages_from_upstream,
-        )
-        # Jitter the first check so sessions opened together do not query together.
-        next_recheck = loop.time() + recheck * random.uniform(0.5, 1.0)
-        next_checkpoint = loop.time() + checkpoint
-        budget = session.budget
-        refresh = min(
-            settings.GATEWAY_BUDGET_REFRESH_SECONDS, session.provider.max_budget_period
-        )
-        next_refresh = math.inf
-        if budget is not None:
-            next_refresh = loop.time() + refresh * random.uniform(0.5, 1.0)
-        while True:
-            wake = min(next_recheck, next_checkpoint, next_refresh, clock.next_check())
-            await asyncio.sleep(max(0.0, wake - loop.time()))
-            now = loop.time()
-            frames = meter.messages_from_client + meter.messages_from_upstream
-            timed_out = clock.check(now, frames)
-            if timed_out is not None:
-                assert timed_out.error is not None
-                session.log.info("closing: %s", timed_out.error.code)
-                return timed_out
-            try:
-                if now >= next_recheck:
-                    next_recheck = now + recheck
-                    check = await database_sync_to_async(selectors.session_check)(
-                        session_id=session.id, key_id=session.key_id
-                    )
-                    if check.terminated:
-                        return self._terminated()
-                    refusal = check.key_refusal
-                    if refusal is not None:
-                        if session.key_id is not None:
-                            self._state.key_cache.forget(session.key_id)
-                        return self._key_refused(str(refusal), refusal.code)
-                if budget is not None and now >= next_refresh:
-                    next_refresh = now + refresh
-                    over = await self._account(budget, now)
-                    if over is not None:
-                        return over
-                if now >= next_checkpoint:
-                    next_checkpoint = now + checkpoint
-                    await self._checkpoint()
-            except DatabaseError:
-                # The session goes on; its counters stay in memory until it ends.
-                session.log.warning(
-                    "database unavailable for housekeeping", exc_info=True
-                )
-
-    async def _checkpoint(self) -> None:
-        """Write the session's counters, with its cost for a session under a
-        budget (which the key's other sessions count)."""
-        session = self.session
-        budget, usage = session.budget, session.provider.usage
-        billing = session.provider.billing
-        cost = budget.cost(usage, billing) if budget is not None else None
-        await session.record.checkpoint(session.meter, session.provider, cost_usd=cost)
-        if budget is not None:
-            budget.written = usage
-
-    async def _account(self, budget: SessionBudget, now: float) -> Ending | None:
-        """For a session under a budget, every refresh period: write its usage
-        if it changed (so the key's other sessions, on any process, see it),
-        read what those spent, and end it if the budget is reached (by the
-        usage so far, estimated where the provider reports it late)."""
-        session = self.session
-        # The price first (a model named in-band is known by now), then the
-        # row, which then carries the cost.
-        provider = session.provider
-        await database_sync_to_async(budget.refresh)(
-            model=provider.model, billing=provider.billing, excluding=session.id
-        )
-        if provider.usage is not budget.written:
-            await self._checkpoint()
-        refusal = budget.check(provider.running_usage(now), provider.billing)
-        return None if refusal is None else self._over_budget(refusal)
-
-    def _over_budget(self, refusal: BudgetExceeded) -> Ending:
-        self.session.log.info("closing: %s", refusal.code)
-        return Ending.by_gateway(refusal, status=SessionStatus.FINISHED)
-
-    def _terminated(self) -> Ending:
-        self.session.log.info("closing: terminated by an operator")
-        return endings.terminated()
-
-    def _key_refused(self, message: str, code: str) -> Ending:
-        self.session.log.info("closing: %s", code)
-        return endings.key_refused(message, code)

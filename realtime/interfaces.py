@@ -35,9 +35,12 @@ class InterfaceRoute:
         self.app = app
         self.interface = interface
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Serve the connection with its interface in the scope."""
-        await self.app({**scope, _SCOPE_KEY: self.interface}, receive, send)
+    def __call__(
+        self, scope: dict[str, Any], receive: Any, send: Any
+    ) -> Awaitable[None]:
+        """The application's run, to await, with the interface in the scope (a
+        plain call: no frame of its own lives as long as the connection)."""
+        return self.app({**scope, _SCOPE_KEY: self.interface}, receive, send)
 
 
 def of_connection(scope: Mapping[str, Any], query: Query) -> str:

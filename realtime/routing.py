@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.routing import URLRouter
 from django.urls import URLPattern, path, re_path
+from django.urls.resolvers import RoutePattern
 
 from realtime.client import Receive, Send
 from realtime.consumers import RealtimeConsumer
@@ -50,7 +52,73 @@ class RouteParamsToQuery:
         await self.app(scope, receive, send)
 
 
-consumer = RealtimeConsumer.as_asgi()
+class ConsumerPerConnection:
+    """Channels' `as_asgi()`: a new consumer for each connection; but a plain
+    call, returning the consumer's run to await, so no frame of its own lives
+    as long as the connection."""
+
+    def __init__(self, consumer_class: type[AsyncWebsocketConsumer]) -> None:
+        self.consumer_class = consumer_class
+
+    def __call__(
+        self, scope: dict[str, Any], receive: Receive, send: Send
+    ) -> Awaitable[None]:
+        """The new consumer's run."""
+        return self.consumer_class()(scope, receive, send)
+
+
+class ByScopeType:
+    """Channels' `ProtocolTypeRouter` as a plain call (no frame of its own
+    lives as long as the connection)."""
+
+    def __init__(self, apps: dict[str, Callable[..., Awaitable[None]]]) -> None:
+        self.apps = apps
+
+    def __call__(
+        self, scope: dict[str, Any], receive: Receive, send: Send
+    ) -> Awaitable[None]:
+        """The run of the application for the scope's type."""
+        app = self.apps.get(scope["type"])
+        if app is None:
+            raise ValueError(
+                f"No application configured for scope type {scope['type']!r}"
+            )
+        return app(scope, receive, send)
+
+
+class WebSocketRouter:
+    """Channels' `URLRouter` over `patterns`, but a path that one of them names
+    exactly (no parameters) is found in a dict and its application called
+    directly: `URLRouter` tries each pattern in turn, copies the scope and
+    awaits the route, so its frame and the copy live as long as the
+    connection. Paths with parameters, and the rest, go through `URLRouter`;
+    the first pattern that matches a path still wins."""
+
+    def __init__(self, patterns: list[URLPattern]) -> None:
+        self._router = URLRouter(patterns)
+        self._exact: dict[str, Callable[..., Awaitable[None]]] = {}
+        for index, pattern in enumerate(patterns):
+            route = pattern.pattern
+            if not isinstance(route, RoutePattern) or route.converters:
+                continue
+            text = str(route)
+            earlier = patterns[:index]
+            if not any(other.pattern.match(text) for other in earlier):
+                self._exact[text] = pattern.callback
+
+    def __call__(
+        self, scope: dict[str, Any], receive: Receive, send: Send
+    ) -> Awaitable[None]:
+        """The run of the application the path routes to."""
+        if not scope.get("root_path") and "path_remaining" not in scope:
+            app = self._exact.get(scope["path"].lstrip("/"))
+            if app is not None:
+                return app(scope, receive, send)
+        return self._router(scope, receive, send)
+
+
+# Channels routes ASGI apps where Django's stubs expect views.
+consumer: Any = ConsumerPerConnection(RealtimeConsumer)
 
 
 def _native(route: ClientRoute) -> URLPattern:

@@ -48,7 +48,16 @@ class UpstreamConnection(ClientConnection):
     _ping_timer: asyncio.TimerHandle | None = None
 
     def start_keepalive(self) -> None:
-        """Schedule the first ping (none without a ping interval)."""
+        """Schedule the first ping (none without a ping interval). Called once
+        the handshake succeeded: its request, which holds the provider's key
+        in its headers, and its response's headers are not read again (the
+        protocol has taken the subprotocol and extensions from them), so they
+        are not kept for the session (~1.5 KiB)."""
+        self.request = None
+        if self.response is not None:
+            # Emptied, not dropped: websockets' parser keeps the response in
+            # its generator's frame, and `process_event` tests `self.response`.
+            self.response.headers.clear()
         if self.ping_interval is not None:
             self._schedule_ping(self.ping_interval)
 

@@ -24,7 +24,8 @@ READY_TIMEOUT = 20.0
 # The README's plain uvicorn command ("Running in production"), without a bind.
 PLAIN_UVICORN = (
     "uvicorn", "gateway_project.asgi:application",
-    "--ws-max-size", "17825792", "--ws-max-queue", "1", "--no-proxy-headers",
+    "--ws", "realtime.uvicorn_protocol:GatewayWebSocketProtocol",
+    "--ws-max-size", "17825792", "--no-proxy-headers",
 )  # fmt: skip
 
 
