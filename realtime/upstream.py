@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import urllib.request
 from dataclasses import dataclass
+from typing import Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
@@ -111,6 +114,15 @@ class UpstreamOptions:
     close_timeout: float = 2.0
 
 
+@functools.cache
+def proxy_setting() -> Literal[True] | None:
+    """True (websockets looks up the proxy for each URL, honouring no_proxy)
+    when the environment names any proxy, else None: the lookup scans the
+    whole environment on every dial, ~5% of a session's setup CPU. Decided
+    once per process, as the environment of a server process does not change."""
+    return True if urllib.request.getproxies() else None
+
+
 async def open_upstream(
     target: UpstreamTarget, options: UpstreamOptions
 ) -> ClientConnection:
@@ -129,6 +141,7 @@ async def open_upstream(
                 max_size=options.max_size,
                 user_agent_header=USER_AGENT,
                 create_connection=UpstreamConnection,
+                proxy=proxy_setting(),
             )
     except TimeoutError:
         raise UpstreamTimeout(
