@@ -38,8 +38,6 @@ from realtime.exceptions import (
     BadRequest,
     BudgetExceeded,
     GatewayError,
-    LimitExceeded,
-    UpstreamUnavailable,
 )
 from realtime.http_upstream import HttpAnswer, HttpRequest, post
 from realtime.models import SessionInterface, SessionStatus
@@ -54,6 +52,7 @@ from realtime.providers.live import delegated_models
 from realtime.recorder import SessionRecord, session_log
 from realtime.sideband import CallMonitor, CallTargets
 from realtime.state import ProcessState
+from realtime.upstream import refused
 from realtime.usage import Meter
 
 
@@ -302,18 +301,9 @@ async def _forward(
 
 def refusal(answer: HttpAnswer, credential: Secret) -> GatewayError:
     """The error for a provider's refusal of an offer. Its message is relayed
-    for a bad request (an offer it cannot use), unless it quotes a header."""
+    for a bad request (an offer it cannot use), unless it quotes the credential;
+    otherwise as for a WebSocket session (`realtime.upstream.refused`)."""
     status = answer.status
-    if status == 429:
-        return LimitExceeded(
-            "The provider is rate-limiting this credential (HTTP 429).",
-            code="upstream_rate_limited",
-        )
-    if status in (401, 403):
-        return UpstreamUnavailable(
-            f"The provider refused the virtual key's credential (HTTP {status}).",
-            code="upstream_auth_failed",
-        )
     if status in (400, 404, 422):
         message = _provider_message(answer.body)
         if message and credential.reveal() not in message:
@@ -325,9 +315,7 @@ def refusal(answer: HttpAnswer, credential: Secret) -> GatewayError:
             f"The provider refused the offer (HTTP {status}).",
             code="upstream_bad_request",
         )
-    return UpstreamUnavailable(
-        f"The provider refused the call (HTTP {status}).", code="upstream_refused"
-    )
+    return refused(status, what="call")
 
 
 def _provider_message(body: bytes) -> str:

@@ -149,14 +149,15 @@ async def open_upstream(
             f"{options.connect_timeout:g} s."
         ) from None
     except InvalidStatus as exc:
-        raise _refused(exc.response.status_code) from exc
+        raise refused(exc.response.status_code, what="session") from exc
     except (OSError, InvalidHandshake, InvalidURI) as exc:
         logger.warning("upstream handshake failed: %s", type(exc).__name__)
         raise UpstreamUnavailable("The provider could not be reached.") from exc
 
 
-def _refused(status: int) -> UpstreamUnavailable | LimitExceeded:
-    # The upstream's body is not relayed: it may quote part of the credential.
+def refused(status: int, *, what: str) -> UpstreamUnavailable | LimitExceeded:
+    """The error for a provider's HTTP refusal (`status`) of a session or a call
+    (`what`). The provider's body is not relayed: it may quote the credential."""
     if status == 429:
         return LimitExceeded(
             "The provider is rate-limiting this credential (HTTP 429).",
@@ -168,5 +169,5 @@ def _refused(status: int) -> UpstreamUnavailable | LimitExceeded:
             code="upstream_auth_failed",
         )
     return UpstreamUnavailable(
-        f"The provider refused the session (HTTP {status}).", code="upstream_refused"
+        f"The provider refused the {what} (HTTP {status}).", code="upstream_refused"
     )
