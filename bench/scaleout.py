@@ -32,12 +32,12 @@ from bench.procs import free_port, http_ready, running
 from bench.targets import (
     MODEL,
     ROOT,
-    UPSTREAM_SECRET,
     Endpoint,
     Target,
     Unavailable,
     Workspace,
     manage,
+    provision,
 )
 
 POSTGRES_URL = os.environ.get(
@@ -90,27 +90,7 @@ def _database(ws: Workspace) -> Iterator[tuple[dict[str, str], str]]:
         url = urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
         env = {**ws.env, "DATABASE_URL": url, "REDIS_URL": REDIS_URL}
         manage(env, "migrate", "--noinput", "-v0")
-        manage(
-            env,
-            "create_provider",
-            "--slug",
-            "fake",
-            "--kind",
-            "openai",
-            "--upstream-url",
-            ws.fake_url,
-        )
-        issued = manage(
-            env,
-            "create_virtual_key",
-            "--provider",
-            "fake",
-            "--name",
-            "bench",
-            "--secret",
-            UPSTREAM_SECRET,
-        )
-        yield env, issued.strip().splitlines()[-1]
+        yield env, provision(env, ws.fake_url)
     finally:
         _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

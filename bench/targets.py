@@ -106,6 +106,32 @@ def _gateway_environment(root: Path) -> dict[str, str]:
     return env
 
 
+def provision(env: dict[str, str], fake_url: str) -> str:
+    """Create the bench's provider (the fake at `fake_url`) and key in the
+    database `env` names, migrated; the key's token."""
+    manage(
+        env,
+        "create_provider",
+        "--slug",
+        "fake",
+        "--kind",
+        "openai",
+        "--upstream-url",
+        fake_url,
+    )
+    issued = manage(
+        env,
+        "create_virtual_key",
+        "--provider",
+        "fake",
+        "--name",
+        "bench",
+        "--secret",
+        UPSTREAM_SECRET,
+    )
+    return issued.strip().splitlines()[-1]
+
+
 @contextlib.contextmanager
 def workspace(*, log_dir: Path, litellm: Path | str | None) -> Iterator[Workspace]:
     """Set up the database, start the fake upstream, issue the bench's key."""
@@ -119,33 +145,13 @@ def workspace(*, log_dir: Path, litellm: Path | str | None) -> Iterator[Workspac
         with running(
             "fake", command, env=env, cwd=ROOT, log_dir=log_dir, ready=ws_ready(url)
         ) as fake:
-            manage(
-                env,
-                "create_provider",
-                "--slug",
-                "fake",
-                "--kind",
-                "openai",
-                "--upstream-url",
-                url,
-            )
-            issued = manage(
-                env,
-                "create_virtual_key",
-                "--provider",
-                "fake",
-                "--name",
-                "bench",
-                "--secret",
-                UPSTREAM_SECRET,
-            )
             yield Workspace(
                 root=root,
                 log_dir=log_dir,
                 env=env,
                 fake=fake,
                 fake_port=port,
-                token=issued.strip().splitlines()[-1],
+                token=provision(env, url),
                 litellm=litellm,
             )
     finally:
