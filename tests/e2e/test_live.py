@@ -16,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 
 from realtime.models import ModelPrice
 from tests.support.clients import receive_event, wait_for_row
+from tests.support.prices import gpt_live_list_price
 from tests.support.processes import GatewayLauncher
 
 pytestmark = [
@@ -36,14 +37,7 @@ def servers(gateway_env, tmp_path_factory):
 
 @pytest.fixture
 async def live_price():
-    await ModelPrice.objects.filter(provider_kind="openai").adelete()
-    await ModelPrice.objects.acreate(
-        provider_kind="openai",
-        model="gpt-live-1",
-        effective_from=datetime.date(2020, 1, 1),
-        per_active_minute=Decimal("0.05"),
-        per_standby_minute=Decimal("0.02"),
-    )
+    await gpt_live_list_price()
 
 
 def _credential(place: str, token: str) -> tuple[str, dict, list[str] | None]:

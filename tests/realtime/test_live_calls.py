@@ -5,7 +5,6 @@ hung up on revocation; against the fake on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 from decimal import Decimal
 
@@ -16,12 +15,13 @@ from openai.types.live import LiveCreateResponse
 
 from keys import services as key_services
 from keys.models import VirtualKey
-from realtime.models import ModelPrice, RealtimeSession, SessionInterface, SessionStatus
+from realtime.models import RealtimeSession, SessionInterface, SessionStatus
 from realtime.providers.live_call import LiveCallSession
 from realtime.testing import FakeCallsServer
 from tests.support.calls import OFFER, offer_mids
 from tests.support.clients import wait_for_row
 from tests.support.keys import UPSTREAM_SECRET
+from tests.support.prices import gpt_live_list_price
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(30)]
 
@@ -37,15 +37,7 @@ async def fake():
 
 @pytest.fixture
 async def live_price():
-    """gpt-live-1 at its list price: $0.05 a minute active, $0.02 standby."""
-    await ModelPrice.objects.filter(provider_kind="openai").adelete()
-    await ModelPrice.objects.acreate(
-        provider_kind="openai",
-        model="gpt-live-1",
-        effective_from=datetime.date(2020, 1, 1),
-        per_active_minute=Decimal("0.05"),
-        per_standby_minute=Decimal("0.02"),
-    )
+    await gpt_live_list_price()
 
 
 @pytest.fixture

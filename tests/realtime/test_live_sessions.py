@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 from decimal import Decimal
 
 import pytest
 
-from realtime.models import ModelPrice, RealtimeSession
+from realtime.models import RealtimeSession
 from realtime.testing import FakeAzureRealtime
 from tests.support.communicators import (
     expect_denial,
@@ -18,6 +17,7 @@ from tests.support.communicators import (
     read_until,
 )
 from tests.support.keys import UPSTREAM_SECRET
+from tests.support.prices import gpt_live_list_price
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(30)]
 
@@ -27,15 +27,7 @@ START = {"type": "session.start", "event_id": "c1", "session": {"model": "gpt-li
 
 @pytest.fixture
 async def live_price():
-    """gpt-live-1 at its list price: $0.05 a minute active, $0.02 standby."""
-    await ModelPrice.objects.filter(provider_kind="openai").adelete()
-    await ModelPrice.objects.acreate(
-        provider_kind="openai",
-        model="gpt-live-1",
-        effective_from=datetime.date(2020, 1, 1),
-        per_active_minute=Decimal("0.05"),
-        per_standby_minute=Decimal("0.02"),
-    )
+    await gpt_live_list_price()
 
 
 async def start(session) -> dict:
