@@ -47,7 +47,7 @@ def _every_error() -> list[GatewayError]:
         endings.terminated().error,
         endings.shutting_down().error,
         admission.keys_unavailable(),
-        *(upstream._refused(status) for status in (401, 403, 429, 500)),
+        *(upstream.refused(status, what="session") for status in (401, 403, 429, 500)),
     ]
     return [error for error in built if error is not None]
 
