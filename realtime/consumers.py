@@ -32,6 +32,7 @@ from realtime.exceptions import GatewayError
 from realtime.models import SessionStatus
 from realtime.providers import key_places
 from realtime.recorder import session_log
+from realtime.session_metrics import count_bridged, count_ended
 from realtime.state import process_state
 
 logger = logging.getLogger(__name__)
@@ -113,14 +114,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         self._session = session
         await self._client.accept()
-        self._state.metrics.session_started(
-            session_id=session.id,
-            provider=session.provider_slug,
-            provider_kind=session.record.provider_kind,
-            model=session.provider.model,
-            meter=session.meter,
-            reports=session.provider,
-        )
+        count_bridged(self._state.metrics, session)
         session.log.info(
             "bridging to %s model=%s",
             session.provider_slug,
@@ -206,16 +200,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if session is None:
             return
         await session.record.finish(ending, session.meter, session.provider)
-        self._state.metrics.session_ended(
-            session_id=session.id,
-            provider=session.provider_slug,
-            provider_kind=session.record.provider_kind,
-            model=session.provider.model,
-            status=ending.status,
-            end_reason=ending.end_reason,
-            meter=session.meter,
-            usage=session.provider.usage,
-        )
+        count_ended(self._state.metrics, session, ending)
         session.log.info(
             "ended %s code=%s in=%d out=%d tokens=%d",
             ending.status,

@@ -40,6 +40,7 @@ from realtime.exceptions import GatewayError
 from realtime.http_upstream import HttpRequest, post
 from realtime.models import SessionStatus
 from realtime.providers import UpstreamTarget
+from realtime.session_metrics import count_bridged, count_ended
 from realtime.state import ProcessState
 from realtime.upstream import open_upstream
 from realtime.usage import text_size
@@ -106,14 +107,7 @@ class CallMonitor:
         except GatewayError as exc:
             session.log.warning("the call's sideband did not open: %s", exc.code)
             return Ending.by_gateway(exc, status=SessionStatus.FAILED)
-        self._state.metrics.session_started(
-            session_id=session.id,
-            provider=session.provider_slug,
-            provider_kind=session.record.provider_kind,
-            model=session.provider.model,
-            meter=session.meter,
-            reports=session.provider,
-        )
+        count_bridged(self._state.metrics, session)
         session.log.info("watching call %s on its sideband", self.call_id)
         bridge = Bridge(session, send=_nobody, layer=self._layer, state=self._state)
         running = asyncio.ensure_future(bridge.run())
@@ -201,16 +195,5 @@ class CallMonitor:
             upstream.transport.abort()
 
     def _metrics_ended(self, ending: Ending) -> None:
-        session = self.session
-        if session.upstream is None:
-            return  # never counted as started
-        self._state.metrics.session_ended(
-            session_id=session.id,
-            provider=session.provider_slug,
-            provider_kind=session.record.provider_kind,
-            model=session.provider.model,
-            status=ending.status,
-            end_reason=ending.end_reason,
-            meter=session.meter,
-            usage=session.provider.usage,
-        )
+        if self.session.upstream is not None:  # else never counted as started
+            count_ended(self._state.metrics, self.session, ending)
