@@ -311,6 +311,12 @@ GATEWAY_AUTH_FAILURE_BURST = env.get_number(
 # New sessions of a key authorized this recently skip the database; revocations
 # this process hears of drop the entry at once. 0 turns the cache off.
 GATEWAY_KEY_CACHE_SECONDS = env.get_number("GATEWAY_KEY_CACHE_SECONDS", 2.0)
+# A process's listener for revocations and terminates (and the groups it joined)
+# stays this long after its last session ends (realtime.revocations), so
+# back-to-back sessions do not start and stop it. 0: it stops at once.
+GATEWAY_ANNOUNCEMENT_LINGER_SECONDS = env.get_number(
+    "GATEWAY_ANNOUNCEMENT_LINGER_SECONDS", 60.0
+)
 # Session ends are priced from price rows a process re-reads this often
 # (realtime.pricing); a price change applies within it. 0: read every time.
 GATEWAY_PRICE_CACHE_SECONDS = env.get_number("GATEWAY_PRICE_CACHE_SECONDS", 60.0)

@@ -20,10 +20,12 @@ async def start_background() -> None:
 
 async def stop_background() -> None:
     """Stop it (the server is shutting down): live WebRTC calls are hung up
-    and their rows finalised, then the sweep stops."""
+    and their rows finalised, then the sweep and the announcement listener
+    stop."""
     state = process_state()
     await state.calls.stop(timeout=settings.GATEWAY_DRAIN_SECONDS)
     await state.sweeper.stop()
+    await state.stop_hubs()
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -2,22 +2,34 @@
 
 Two announcements end live sessions on whichever process runs them: a key's
 revocation (`keys.services.virtual_key_revoke`, to the key's group) and an
-operator's terminate of one session (`realtime.operations.session_terminate`, to
-the session's group). A session registers its groups here; the first session of
-a group joins it on the process's single channel, and an announcement wakes
-every local session of that group. Sessions never receive from the layer
+operator's terminate of one session (`realtime.operations.session_terminate`,
+to every process's `TERMINATION_GROUP`, naming the session). A session
+registers here what it waits for; the process's single channel joins the
+key's group the first time a session of that key arrives, and an announcement
+wakes every local session it concerns. Sessions never receive from the layer
 themselves: a per-session receive costs a pending Redis read per idle session,
 and redis-py does not abandon a blocking read quickly when cancelled.
 
-The listener runs while any session is registered. If the layer fails (Redis
-down), it logs, backs off, and re-joins every group once the layer answers; the
-sessions' periodic check of their row and key covers the gap.
+Setting a session up costs no channel-layer call once the listener runs:
+terminations share one group (operators' terminates are rare; each process
+checks the session id against its own sessions), and a key's group stays
+joined after its last local session ends. The listener and its groups
+linger for GATEWAY_ANNOUNCEMENT_LINGER_SECONDS after the last session, so
+back-to-back sessions do not start and stop it each time; a group held
+longer than `_REJOIN_SECONDS` is joined again (a layer forgets a group entry
+after its `group_expiry`, a day by default). While a key's group is joined,
+its revocation also drops the key from the process's key cache.
+
+If the layer fails (Redis down), the listener logs, backs off, and re-joins
+every group once the layer answers; the sessions' periodic check of their row
+and key covers the gap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,6 +37,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 
 from keys.selectors import REVOCATION_EVENT, revocation_group
 from realtime.keycache import KeyCache
@@ -32,13 +45,27 @@ from realtime.keycache import KeyCache
 logger = logging.getLogger(__name__)
 
 TERMINATE_EVENT = "realtime_session.terminate"
+# Every process's listener is in it; a terminate names its session.
+TERMINATION_GROUP = "realtime-sessions.terminate"
+_TERMINATION_PREFIX = "realtime-session."
 _GROUP_TIMEOUT = 2.0
 _MAX_BACKOFF = 30.0
+# Join a group again after this long (channels' default group_expiry: 1 day).
+_REJOIN_SECONDS = 3600.0
+# Keys' groups kept joined with no local session; more are left at once.
+_MAX_IDLE_GROUPS = 256
 
 
 def termination_group(session_id: uuid.UUID) -> str:
-    """The channel-layer group a live session listens on for its terminate."""
-    return f"realtime-session.{session_id.hex}"
+    """What a live session waits on for its terminate (a local name: the
+    layer carries terminates on `TERMINATION_GROUP`)."""
+    return f"{_TERMINATION_PREFIX}{session_id.hex}"
+
+
+def _on_layer(group: str) -> bool:
+    """Whether the process's channel joins `group` on the layer (a key's
+    group; not a session's own, which is local)."""
+    return not group.startswith(_TERMINATION_PREFIX)
 
 
 def announce_termination(session_id: uuid.UUID) -> None:
@@ -49,7 +76,7 @@ def announce_termination(session_id: uuid.UUID) -> None:
         return
     try:
         async_to_sync(layer.group_send)(
-            termination_group(session_id),
+            TERMINATION_GROUP,
             {"type": TERMINATE_EVENT, "session_id": session_id.hex},
         )
     except Exception:  # the layer is optional, as for revocations
@@ -80,6 +107,10 @@ class RevocationHub:
         self._waiters: defaultdict[str, set[asyncio.Future[str]]] = defaultdict(set)
         self._channel: str | None = None
         self._listener: asyncio.Task | None = None
+        self._joined: dict[str, float] = {}  # layer group -> when (monotonic)
+        self._linger = settings.GATEWAY_ANNOUNCEMENT_LINGER_SECONDS
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._stopping: asyncio.Task | None = None  # after lingering idle
         # The in-memory layer's group calls never wait (no I/O): they need no
         # bound, whose timer costs more than the call (a profile of setups).
         self._bounded = not isinstance(layer, InMemoryChannelLayer)
@@ -88,15 +119,27 @@ class RevocationHub:
         """A future that completes with the name of the first of `groups`
         announced (`revocation_group`, `termination_group`)."""
         announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        first = [group for group in groups if not self._waiters[group]]
         for group in groups:
             self._waiters[group].add(announced)
+        self._cancel_idle_timer()
+        if self._stopping is not None:  # a lingering stop under way: let it end
+            await asyncio.wait({self._stopping}, timeout=_GROUP_TIMEOUT)
         await self._ensure_listening()
-        await _each(self._join, first)
+        now = time.monotonic()
+        layer_groups = (TERMINATION_GROUP, *filter(_on_layer, groups))
+        stale = [
+            g
+            for g in layer_groups
+            if now - self._joined.get(g, -1e18) > _REJOIN_SECONDS
+        ]
+        if stale:
+            await _each(self._join, stale)
         return announced
 
     async def unwatch(self, announced: asyncio.Future[str], *groups: str) -> None:
-        """Stop watching for one session; the last one out leaves each group."""
+        """Stop watching for one session. The last one out of a key's group
+        keeps it joined (bounded), and the last session of all starts the
+        linger, after which the listener stops and leaves every group."""
         emptied = []
         for group in groups:
             waiters = self._waiters.get(group)
@@ -105,21 +148,61 @@ class RevocationHub:
             waiters.discard(announced)
             if not waiters:
                 del self._waiters[group]
-                emptied.append(group)
-        if self._channel is not None and emptied:
-            await _each(self._leave, emptied)
-        if not self._waiters and self._listener is not None:
-            listener, self._listener = self._listener, None
-            # A cancelled receive() ends its channel (channels-redis pub/sub
-            # unsubscribes and forgets it, so group_add() on it would fail):
-            # the next listener starts on a new one.
-            self._channel = None
-            listener.cancel()
-            await asyncio.wait({listener}, timeout=_GROUP_TIMEOUT)
+                if _on_layer(group):
+                    emptied.append(group)
+        if self._waiters:
+            if len(self._joined) > _MAX_IDLE_GROUPS and emptied:
+                await _each(self._leave, emptied)
+        elif self._linger > 0:
+            self._start_idle_timer()
+        else:
+            await self.stop()
 
     def watching(self, group: str) -> bool:
         """True while a local session waits on `group` (for tests and probes)."""
         return bool(self._waiters.get(group))
+
+    def joined(self, group: str) -> bool:
+        """True while the process's channel is in `group` (tests and probes)."""
+        return group in self._joined
+
+    async def stop(self) -> None:
+        """Leave every group and stop the listener (idle, or the server is
+        stopping); a later `watch` starts again."""
+        self._cancel_idle_timer()
+        listener, self._listener = self._listener, None
+        if self._channel is not None and self._joined:
+            await _each(self._leave, list(self._joined))
+        self._joined.clear()
+        # A cancelled receive() ends its channel (channels-redis pub/sub
+        # unsubscribes and forgets it, so group_add() on it would fail): the
+        # next listener starts on a new one.
+        self._channel = None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.wait({listener}, timeout=_GROUP_TIMEOUT)
+
+    def _start_idle_timer(self) -> None:
+        self._cancel_idle_timer()
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(self._linger, self._idle_for_long)
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_for_long(self) -> None:
+        self._idle_timer = None
+        if self._waiters or self._stopping is not None:
+            return
+        self._stopping = asyncio.ensure_future(self.stop())
+        self._stopping.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task) -> None:
+        self._stopping = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("could not stop the announcement listener cleanly")
 
     async def _ensure_listening(self) -> None:
         if self._listener is not None:
@@ -133,8 +216,11 @@ class RevocationHub:
             await self._bound(self.layer.group_add(group, self._channel))
         except Exception:  # the listener re-joins once the layer answers again
             logger.warning("could not join a channel-layer group; will retry")
+            return
+        self._joined[group] = time.monotonic()
 
     async def _leave(self, group: str) -> None:
+        self._joined.pop(group, None)
         try:
             await self._bound(self.layer.group_discard(group, self._channel))
         except Exception:  # best effort: group entries expire by themselves
@@ -168,7 +254,8 @@ class RevocationHub:
             self._announce(message)
 
     async def _rejoin_all(self) -> None:
-        await _each(self._join, list(self._waiters))
+        groups = {TERMINATION_GROUP, *self._joined, *filter(_on_layer, self._waiters)}
+        await _each(self._join, sorted(groups))
 
     def _announce(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -178,7 +265,7 @@ class RevocationHub:
                 return
             self._key_cache.forget(key_id)
             group = revocation_group(key_id)
-        elif kind == TERMINATE_EVENT:
+        elif kind == TERMINATE_EVENT:  # to every process: ours, if it is here
             try:
                 group = termination_group(uuid.UUID(hex=message.get("session_id")))
             except (TypeError, ValueError):

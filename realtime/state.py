@@ -61,6 +61,12 @@ class ProcessState:
             hub = self._hubs[loop] = RevocationHub(layer, key_cache=self.key_cache)
         return hub
 
+    async def stop_hubs(self) -> None:
+        """Stop the running loop's revocation hub (the server is stopping)."""
+        hub = self._hubs.get(asyncio.get_running_loop())
+        if hub is not None:
+            await hub.stop()
+
     def layer_probe(self, layer: Any) -> LayerProbe:
         """The channel-layer health probe of the running event loop."""
         loop = asyncio.get_running_loop()

@@ -17,6 +17,9 @@ os.environ.setdefault("GATEWAY_KEY_RECHECK_SECONDS", "0.5")
 os.environ.setdefault("GATEWAY_LOG_LEVEL", "DEBUG")
 # Tests change prices between sessions; the cache has its own tests.
 os.environ.setdefault("GATEWAY_PRICE_CACHE_SECONDS", "0")
+# The listener stops with the last session, as the hub's tests expect; its
+# linger has its own tests.
+os.environ.setdefault("GATEWAY_ANNOUNCEMENT_LINGER_SECONDS", "0")
 # Many tests present bad keys from 127.0.0.1; the throttle has its own tests.
 os.environ.setdefault("GATEWAY_AUTH_FAILURE_BURST", "1000000")
 

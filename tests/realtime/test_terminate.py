@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from keys.models import Provider, VirtualKey
 from realtime import operations, selectors
 from realtime.models import RealtimeSession, SessionStatus
-from realtime.revocations import termination_group
+from realtime.revocations import TERMINATION_GROUP, termination_group
 from tests.realtime.test_outages import dead_redis_layer  # noqa: F401 (fixture)
 from tests.support.communicators import expect_error_and_close, open_session
 from tests.support.keys import UPSTREAM_SECRET, issue_key
@@ -150,13 +150,13 @@ def test_the_command_refuses_what_is_not_a_live_session(argument):
         call_command("terminate_session", argument)
 
 
-def test_the_announcement_reaches_the_sessions_group():
+def test_the_announcement_reaches_every_process_naming_the_session():
     layer = get_channel_layer()
     session_id = uuid.uuid4()
 
     async def listen() -> dict:
         channel = await layer.new_channel()
-        await layer.group_add(termination_group(session_id), channel)
+        await layer.group_add(TERMINATION_GROUP, channel)
         await sync_to_async(operations.announce_termination)(session_id)
         return await layer.receive(channel)
 

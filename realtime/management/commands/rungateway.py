@@ -107,7 +107,8 @@ def _run_daphne(endpoint: str, verbosity: int) -> None:
 def _run_uvicorn(
     host: str, port: int, cert: str | None, key: str | None, verbosity: int
 ) -> None:
-    """uvicorn with uvloop and its sans-I/O websockets transport (as the
+    """uvicorn with uvloop, httptools (its HTTP parser, chosen when installed)
+    and its sans-I/O websockets transport (as the
     gateway's `GatewayWebSocketProtocol`, which reports a vanished client as
     1006). It waits on a slow client by itself (backpressure) and stops reading
     a client until the gateway has taken its last message (so while the
