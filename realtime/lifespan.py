@@ -10,12 +10,15 @@ from typing import Any
 
 from django.conf import settings
 
+from realtime.collector import settle_for_serving
 from realtime.state import process_state
 
 
 async def start_background() -> None:
-    """Start what every gateway process runs besides its sessions."""
+    """Start what every gateway process runs besides its sessions, and settle
+    the garbage collector for serving (`realtime.collector`)."""
     process_state().sweeper.start()
+    settle_for_serving()
 
 
 async def stop_background() -> None:
