@@ -27,6 +27,7 @@ convention `openai-insecure-api-key.K` is accepted for every provider.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -147,6 +148,36 @@ def _first(*values: str | None) -> str | None:
     return next((value for value in values if value), None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    """What `parse_handshake` derives from the key places, once per places."""
+
+    provider_headers: tuple[bytes, ...]
+    wanted: frozenset[bytes]  # the headers read
+    api_key_protocols: tuple[str, ...]
+    consumed: frozenset[str]  # query parameters the gateway takes
+
+
+@functools.lru_cache(maxsize=8)
+def _lookups(places: KeyPlaces) -> _Lookups:
+    provider_headers = tuple(name.encode() for name in places.headers)
+    return _Lookups(
+        provider_headers=provider_headers,
+        wanted=frozenset(
+            (
+                _VIRTUAL_KEY_HEADER,
+                _API_KEY_HEADER,
+                _PROVIDER_HEADER,
+                _AUTHORIZATION,
+                *provider_headers,
+                *places.sign_headers,
+            )
+        ),
+        api_key_protocols=_API_KEY_PROTOCOLS + places.protocol_prefixes,
+        consumed=frozenset(GATEWAY_QUERY_PARAMS | set(places.params)),
+    )
+
+
 def parse_handshake(
     *,
     headers: Iterable[tuple[bytes, bytes]],
@@ -155,15 +186,8 @@ def parse_handshake(
     places: KeyPlaces = KeyPlaces(),
 ) -> Handshake:
     """Split a handshake into credentials and what may go upstream."""
-    provider_headers = tuple(name.encode() for name in places.headers)
-    wanted: tuple[bytes, ...] = (
-        _VIRTUAL_KEY_HEADER,
-        _API_KEY_HEADER,
-        _PROVIDER_HEADER,
-        _AUTHORIZATION,
-        *provider_headers,
-        *places.sign_headers,
-    )
+    lookups = _lookups(places)
+    provider_headers, wanted = lookups.provider_headers, lookups.wanted
     header: dict[bytes, str] = {}
     for name, value in headers:
         name = name.lower()
@@ -171,7 +195,7 @@ def parse_handshake(
             header.setdefault(name, value.decode("latin-1").strip())
 
     protocol_vk = protocol_key = protocol_provider = None
-    api_key_protocols = _API_KEY_PROTOCOLS + places.protocol_prefixes
+    api_key_protocols = lookups.api_key_protocols
     kept_protocols = []
     public, secret = [], []  # offered, in the client's order, for `_select`
     for protocol in subprotocols:
@@ -197,7 +221,7 @@ def parse_handshake(
             kept_protocols.append(protocol)
             public.append(protocol)
 
-    consumed = GATEWAY_QUERY_PARAMS | set(places.params)
+    consumed = lookups.consumed
     query_params = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     own = {name: value for name, value in reversed(query_params) if name in consumed}
     forwarded = tuple((n, v) for n, v in query_params if n not in consumed)
