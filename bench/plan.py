@@ -36,8 +36,10 @@ FULL = Plan(
     throughput_sessions=20,
     throughput_seconds=2.0,
     idle_sessions=1000,
-    setup_sequential=100,
-    setup_concurrent=200,
+    # ~1.5-2 s each on a gateway (~250 sessions/s sequential, ~350/s at 10 in
+    # flight): shorter runs swung the ratios by +-30 % between runs.
+    setup_sequential=400,
+    setup_concurrent=600,
     voice_steps=(25, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800),
     voice_seconds=4.0,
     profile_seconds=10,
@@ -52,8 +54,8 @@ QUICK = Plan(
     throughput_sessions=20,
     throughput_seconds=1.0,
     idle_sessions=100,
-    setup_sequential=20,
-    setup_concurrent=40,
+    setup_sequential=100,
+    setup_concurrent=150,
     voice_steps=(25, 50, 100),
     voice_seconds=1.5,
     profile_seconds=3,
