@@ -22,6 +22,20 @@ from bench.targets import Endpoint
 
 T = TypeVar("T")
 
+# The short, comparable workloads (by their progress names). bench/run.py
+# measures them in two passes over the targets, in order and then reversed, so
+# that a machine drifting within the run weighs alike on every target.
+SHORT_WORKLOADS = frozenset(
+    {
+        "200 B latency",
+        "6.4 KB latency",
+        "1 MiB latency",
+        "throughput",
+        "setup, sequential",
+        "setup, 10 in flight",
+    }
+)
+
 
 def say(message: str) -> None:
     """Print a progress line now."""
@@ -38,11 +52,17 @@ class Measurer:
         pids: tuple[int, ...],
         *,
         only: frozenset[str] | None = None,
+        skip: frozenset[str] = frozenset(),
     ) -> None:
         self.plan = plan
         self.result = result
         self._pids = pids  # the target's and the fake's: settled before each step
         self._only = only  # the workloads this target measures; None: all
+        self._skip = skip  # ... but for these (measured in another run)
+
+    def wants(self, name: str) -> bool:
+        """Whether this run measures the workload called name."""
+        return (self._only is None or name in self._only) and name not in self._skip
 
     async def bounded(
         self, name: str, work: Awaitable[T], timeout: float | None = None
@@ -52,7 +72,7 @@ class Measurer:
         Waits first until the target and the fake are idle, so the tail of one
         workload (closing sessions, finalising rows) does not land in the next.
         """
-        if self._only is not None and name not in self._only:
+        if not self.wants(name):
             if inspect.iscoroutine(work):
                 work.close()  # never started: nothing to wait for
             return None
@@ -75,8 +95,10 @@ class Measurer:
         say(f"  {note}")
 
     def put(self, **figures: float | None) -> None:
-        """Record figures."""
-        self.result.figures.update(figures)
+        """Record figures; one not measured (None) leaves no key ("n/a")."""
+        self.result.figures.update(
+            (key, value) for key, value in figures.items() if value is not None
+        )
 
 
 async def measure(
@@ -126,6 +148,7 @@ async def _latencies(endpoint: Endpoint, m: Measurer) -> None:
             small_p50_ms=small.summary.p50,
             small_p99_ms=small.summary.p99,
             cpu_us_frame=small.cpu_us_per_frame,
+            frames=2 * small.summary.count,  # what cpu_us_frame is per
         )
     audio_bytes = len(audio_frame(voice.audio_chunk()))
     audio = await m.bounded(
@@ -153,22 +176,20 @@ async def _load(endpoint: Endpoint, m: Measurer) -> None:
         ),
     )
     if flow is not None:
-        m.put(
-            throughput=flow.messages_per_second,
-            cpu_us_frame_loaded=(
-                flow.cpu_us_per_frame if endpoint.one_process else None
-            ),
+        # With what each figure is per (seconds, frames): passes combine by them.
+        m.put(throughput=flow.messages_per_second, throughput_s=flow.seconds)
+        if endpoint.one_process:
+            m.put(cpu_us_frame_loaded=flow.cpu_us_per_frame, frames_loaded=flow.frames)
+    for key, label, count, in_flight in (
+        ("setup_sequential", "setup, sequential", plan.setup_sequential, 1),
+        ("setup_concurrent", "setup, 10 in flight", plan.setup_concurrent, 10),
+    ):
+        setups = await m.bounded(
+            label,
+            workloads.setup_rate(endpoint, count=count, in_flight=in_flight),
         )
-    m.put(
-        setup_sequential=await m.bounded(
-            "setup, sequential",
-            workloads.setup_rate(endpoint, count=plan.setup_sequential, in_flight=1),
-        ),
-        setup_concurrent=await m.bounded(
-            "setup, 10 in flight",
-            workloads.setup_rate(endpoint, count=plan.setup_concurrent, in_flight=10),
-        ),
-    )
+        if setups is not None:
+            m.put(**{key: setups.per_second, f"{key}_s": setups.seconds})
 
 
 async def _voice(
@@ -190,6 +211,8 @@ async def _voice(
             f" delivered {step.delivery:6.1%}, lost sessions {step.failed_sessions}"
         )
 
+    if not m.wants("voice ramp"):
+        return
     if not voice_counts:
         m.result.notes.append(
             "voice ramp not run: direct itself missed the budget at the first step"

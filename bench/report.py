@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ class Metric:
     label: str
     higher_is_better: bool
     fmt: Callable[[float], str]
+    # The figure holding what this one is per (seconds, frames), if it is a
+    # total over units: passes then combine as the total over the total.
+    per: str | None = None
 
 
 def _ms(value: float) -> str:
@@ -48,12 +52,26 @@ METRICS: tuple[Metric, ...] = (
     Metric("audio_p99_ms", "6.4 KB echo p99 (ms)", False, _ms),
     Metric("mib_p50_ms", "1 MiB echo p50 (ms)", False, _ms),
     Metric("mib_p99_ms", "1 MiB echo p99 (ms)", False, _ms),
-    Metric("throughput", "20 sessions, echoes/s", True, _int),
-    Metric("cpu_us_frame", "CPU us/frame, sequential", False, _one),
-    Metric("cpu_us_frame_loaded", "CPU us/frame, 20 sessions", False, _one),
+    Metric("throughput", "20 sessions, echoes/s", True, _int, "throughput_s"),
+    Metric("cpu_us_frame", "CPU us/frame, sequential", False, _one, "frames"),
+    Metric(
+        "cpu_us_frame_loaded", "CPU us/frame, 20 sessions", False, _one, "frames_loaded"
+    ),
     Metric("rss_kib_session", "RSS KiB per idle session", False, _one),
-    Metric("setup_sequential", "sessions/s to close, sequential", True, _int),
-    Metric("setup_concurrent", "sessions/s to close, 10 in flight", True, _int),
+    Metric(
+        "setup_sequential",
+        "sessions/s to close, sequential",
+        True,
+        _int,
+        "setup_sequential_s",
+    ),
+    Metric(
+        "setup_concurrent",
+        "sessions/s to close, 10 in flight",
+        True,
+        _int,
+        "setup_concurrent_s",
+    ),
     Metric("voice_capacity", "voice sessions, +p99<20ms", True, _int),
     Metric("voice_p99_ms", "voice p99 at that count (ms)", False, _ms),
 )
@@ -76,6 +94,72 @@ class TargetResult:
     foreign_cores: float | None = None  # CPU other processes used meanwhile
     steal_cores: float | None = None  # CPU the hypervisor withheld meanwhile
     notes: list[str] = field(default_factory=list)
+    # The runs of the short workloads (bench.measure.SHORT_WORKLOADS), pass 1
+    # then pass 2, each its own result; figures holds them combined.
+    passes: list[TargetResult] = field(default_factory=list)
+
+
+# Two passes over the targets, the second in reverse order: a drift of the
+# machine in time then weighs alike on every target (an ABBA design).
+PASSES_NOTE = (
+    "latency, CPU per frame, throughput and setup rates were measured in two "
+    "passes over the targets, in order and then in reverse order, each on a "
+    "fresh process; their figures combine both (percentiles: the mean of the two "
+    "passes'; rates and CPU per frame: the total over the total)"
+)
+# The figures shown pass by pass in the report (the JSON has them all).
+PASS_KEYS = (
+    "small_p50_ms",
+    "cpu_us_frame",
+    "throughput",
+    "setup_sequential",
+    "setup_concurrent",
+)
+
+
+def combine_passes(
+    passes: Sequence[Mapping[str, float | None]],
+) -> dict[str, float | None]:
+    """Each metric's figure over the passes that gave one.
+
+    Percentiles: the mean of the passes' percentiles, not the percentile of the
+    pooled samples: if the machine is slower in one pass, the pooled tail is
+    mostly that pass's, while the mean of the percentiles is the mid-run
+    machine's, and with equal counts per pass it is as precise. Rates and CPU
+    per frame: the total over the total (each weighted by its seconds or frames).
+    """
+    combined: dict[str, float | None] = {}
+    for metric in METRICS:
+        values = [figures.get(metric.key) for figures in passes]
+        if all(value is None for value in values):
+            continue
+        weights = [figures.get(metric.per) if metric.per else 1.0 for figures in passes]
+        combined[metric.key] = stats.pooled(values, weights)
+    return combined
+
+
+def with_passes(once: TargetResult, passes: list[TargetResult]) -> TargetResult:
+    """once's result with the passes' figures combined into it.
+
+    Other processes' CPU and the steal are the most any of the runs saw.
+    """
+
+    def most(values: list[float | None]) -> float | None:
+        given = [value for value in values if value is not None]
+        return max(given) if given else None
+
+    runs = [once, *passes]
+    notes = list(once.notes)
+    for number, run in enumerate(passes, 1):
+        notes += [f"pass {number}: {note}" for note in run.notes]
+    return dataclasses.replace(
+        once,
+        figures={**once.figures, **combine_passes([p.figures for p in passes])},
+        foreign_cores=most([run.foreign_cores for run in runs]),
+        steal_cores=most([run.steal_cores for run in runs]),
+        notes=notes,
+        passes=passes,
+    )
 
 
 @dataclass
@@ -132,7 +216,8 @@ def _ratio_cell(target: TargetResult, value: float | None) -> str:
 
 
 def _grid(run: Run) -> list[tuple[str, list[list[str]]]]:
-    """(title, rows) for the absolute table and the two ratio tables."""
+    """(title, rows) for the absolute table, the two ratio tables and, if there
+    were passes, the passes table."""
     header = ["", *(t.name for t in run.targets)]
     absolute = [header] + [
         [m.label, *(_cell(t, m) for t in run.targets)] for m in METRICS
@@ -145,12 +230,32 @@ def _grid(run: Run) -> list[tuple[str, list[list[str]]]]:
             for m in METRICS
         ]
         grids.append((f"Ratio {title} (target / {baseline})", rows))
+    if any(t.passes for t in run.targets):
+        grids.append(("Pass 1 / pass 2 (in order, then reversed)", _pass_rows(run)))
     return grids
+
+
+def _pass_rows(run: Run) -> list[list[str]]:
+    """A few figures pass by pass: how far the machine drifted within the run."""
+    metrics = {m.key: m for m in METRICS}
+    rows = [["", *(t.name for t in run.targets)]]
+    for key in PASS_KEYS:
+        metric = metrics[key]
+        cells = []
+        for target in run.targets:
+            values = [p.figures.get(key) for p in target.passes]
+            cells.append(
+                " / ".join("n/a" if v is None else metric.fmt(v) for v in values) or "-"
+            )
+        rows.append([metric.label, *cells])
+    return rows
 
 
 def text_table(run: Run) -> str:
     """The tables as fixed-width text for the terminal."""
     out = []
+    if any(t.passes for t in run.targets):
+        out += [f"Short workloads: {PASSES_NOTE}.", ""]
     for title, rows in _grid(run):
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         out.append(title)
@@ -183,6 +288,7 @@ def to_json(run: Run) -> dict[str, Any]:
         "machine": run.machine,
         "plan": run.plan,
         "direct_voice_p99_ms": {str(k): v for k, v in run.direct_voice_p99.items()},
+        "passes": PASSES_NOTE if any(t.passes for t in run.targets) else None,
         "targets": {
             t.name: {
                 "label": t.label,
@@ -199,6 +305,15 @@ def to_json(run: Run) -> dict[str, Any]:
                 "foreign_cores": t.foreign_cores,
                 "steal_cores": t.steal_cores,
                 "notes": t.notes,
+                "passes": [
+                    {
+                        "figures": p.figures,
+                        "foreign_cores": p.foreign_cores,
+                        "steal_cores": p.steal_cores,
+                        "notes": p.notes,
+                    }
+                    for p in t.passes
+                ],
             }
             for t in run.targets
         },
@@ -379,6 +494,8 @@ def markdown(run: Run, *, commentary: str = "") -> str:
         "same two cores, all on 127.0.0.1.",
         "",
     ]
+    if any(t.passes for t in run.targets):
+        lines += [f"Short workloads: {PASSES_NOTE}; see Method.", ""]
     for title, rows in _grid(run):
         lines += [f"## {title}", "", _markdown_table(rows), ""]
     lines += [*_voice_section(run), ""]
@@ -416,9 +533,11 @@ def _check_line(target: TargetResult) -> str:
             else "binary frame NOT relayed"
         )
     if target.foreign_cores is not None:
+        most = "at most " if target.passes else ""  # the most of its runs
         parts.append(
-            f"meanwhile other processes used {max(0.0, target.foreign_cores):.2f} "
-            f"cores and the hypervisor withheld {target.steal_cores or 0:.2f} (steal)"
+            f"meanwhile other processes used {most}"
+            f"{max(0.0, target.foreign_cores):.2f} cores and the hypervisor "
+            f"withheld {most}{target.steal_cores or 0:.2f} (steal)"
         )
     parts += target.notes
     return "; ".join(parts) + "."
@@ -426,9 +545,19 @@ def _check_line(target: TargetResult) -> str:
 
 def _method_section(run: Run) -> list[str]:
     plan = run.plan
+    passes = []
+    if any(t.passes for t in run.targets):
+        passes = [
+            f"- Passes: {PASSES_NOTE}. A drift of the machine in time then weighs "
+            "alike on every target. Memory, the voice ramp and the profile ran once "
+            "per target after both passes, in order (direct first), on a fresh "
+            "process; the scale-out targets ran once. The pass-by-pass table shows "
+            "how far the machine drifted; the JSON has every figure of each pass.",
+        ]
     return [
         "## Method",
         "",
+        *passes,
         f"- Latency: {plan['small_count']:,} sequential 200 B echoes, "
         f"{plan['audio_count']:,} of 6.4 KB and {plan['mib_count']} of 1 MiB, one "
         "session, after a warm-up; p50/p99 by linear interpolation.",

@@ -2,9 +2,13 @@
 
     python -m bench [--quick] [--no-litellm] [--targets direct,daphne,...]
 
-Targets run one after another against one fake upstream process; `direct` runs
-first, because the voice ramp of every other target is read against it. A
-workload that fails or overruns is recorded as such and the run goes on.
+Targets run one after another against one fake upstream process, each run on a
+fresh process. The short workloads (bench.measure.SHORT_WORKLOADS) run in two
+passes over the single-process targets, in order and then in reverse order, so
+that a machine drifting within the run weighs alike on every target; then every
+target runs the rest once, in order: `direct` first, because the voice ramp of
+every other target is read against it. A workload that fails or overruns is
+recorded as such and the run goes on.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from bench import litellm_proxy, report
 from bench import profile as profiling
 from bench.client import MIB, SMALL_FRAME_BYTES
-from bench.measure import Measurer, measure, say
+from bench.measure import SHORT_WORKLOADS, Measurer, measure, say
 from bench.plan import FULL, QUICK, Plan
 from bench.procs import ForeignLoad, quiet
 from bench.scaleout import SCALE_OUT_TARGETS
@@ -47,6 +51,9 @@ RESULTS_DIR = BENCH_DIR / "results"
 LITELLM_VENV = BENCH_DIR / ".venv-litellm"
 QUIET_CORES = 0.25  # before each target, wait (bounded) for others to use less
 DISTURBED_CORES = 0.3  # others used more during a target: measure it again
+# The parts of a target's measurements, each run on a fresh process: the short
+# workloads twice, then the rest (memory, voice ramp, profile, checks) once.
+PASS_1, PASS_2, ONCE = "pass 1", "pass 2", "once"
 
 
 def _raise_fd_limit() -> int:
@@ -131,12 +138,34 @@ class Shared:
     profile: profiling.Breakdown | None = None
 
 
+def _in_passes(target: Target) -> bool:
+    """Whether the target's short workloads run in two passes (one process)."""
+    return target not in SCALE_OUT_TARGETS
+
+
+def _schedule(selected: list[Target]) -> list[tuple[str, Target]]:
+    """Every run in order: pass 1 over the single-process targets, pass 2 over
+    them in reverse order, then the rest of every target once, in order."""
+    paired = [target for target in selected if _in_passes(target)]
+    return (
+        [(PASS_1, target) for target in paired]
+        + [(PASS_2, target) for target in reversed(paired)]
+        + [(ONCE, target) for target in selected]
+    )
+
+
 def _run_target(
-    target: Target, ws: Workspace, direct: Endpoint, plan: Plan, shared: Shared
+    target: Target,
+    ws: Workspace,
+    direct: Endpoint,
+    plan: Plan,
+    shared: Shared,
+    part: str,
 ) -> report.TargetResult:
-    """Start the target, measure everything, stop it; failures become the result."""
+    """Start the target, measure one part, stop it; failures become the result."""
     result = report.TargetResult(name=target.name, label=target.label)
-    say(f"\n== {target.name}: {target.label}")
+    say(f"\n== {target.name} ({part}): {target.label}")
+    once = part == ONCE
     started = time.monotonic()
     runner = asyncio.Runner(loop_factory=_event_loop_factory())
     gc.collect()
@@ -148,7 +177,9 @@ def _run_target(
         load = ForeignLoad()
         with target.start(ws) as endpoint:
             profile_out = (
-                shared.profile_out if target.name == profiling.PROFILED else None
+                shared.profile_out
+                if once and target.name == profiling.PROFILED
+                else None
             )
             breakdown = runner.run(
                 measure(
@@ -158,7 +189,10 @@ def _run_target(
                         plan,
                         result,
                         (endpoint.pid, direct.pid),
-                        only=target.workloads,
+                        only=target.workloads if once else SHORT_WORKLOADS,
+                        skip=SHORT_WORKLOADS
+                        if once and _in_passes(target)
+                        else frozenset(),
                     ),
                     voice_counts=shared.voice_counts,
                     direct_p99=shared.direct_p99,
@@ -166,7 +200,7 @@ def _run_target(
                 )
             )
             result.foreign_cores, result.steal_cores = load.cores(), load.steal()
-        if target.name == "direct":
+        if once and target.name == "direct":
             shared.voice_counts = [
                 c for c in shared.voice_counts if c in shared.direct_p99
             ]
@@ -181,7 +215,7 @@ def _run_target(
     finally:
         runner.close()
         gc.enable()
-    if result.status == "ok" and target.name == "litellm":
+    if result.status == "ok" and once and target.name == "litellm":
         result.notes.insert(0, f"LiteLLM {_litellm_version()}")
     say(f"  ({time.monotonic() - started:.0f} s)")
     return result
@@ -198,18 +232,21 @@ def _run_again(
     direct: Endpoint,
     plan: Plan,
     shared: Shared,
+    part: str,
     first: report.TargetResult,
 ) -> report.TargetResult:
-    """Measure a disturbed target once more; keep the quieter of the two runs.
+    """Measure a disturbed run once more; keep the quieter of the two.
 
-    Direct's second run always stands: the ramps after it are read against it.
+    Direct's second voice ramp always stands: the ramps after it are read
+    against it.
     """
     say(f"  other processes used {first.foreign_cores:.2f} cores: once more")
-    if target.name == "direct":
+    reference = part == ONCE and target.name == "direct"
+    if reference:
         shared.voice_counts = list(plan.voice_steps)
         shared.direct_p99.clear()
-    second = _run_target(target, ws, direct, plan, shared)
-    quieter = target.name == "direct" or (
+    second = _run_target(target, ws, direct, plan, shared, part)
+    quieter = reference or (
         second.status == "ok"
         and (second.foreign_cores or 0) < (first.foreign_cores or 0)
     )
@@ -220,6 +257,18 @@ def _run_again(
         f"{'second' if kept is second else 'first'} run"
     )
     return kept
+
+
+def _combined(runs: dict[str, report.TargetResult]) -> report.TargetResult:
+    """A target's runs as one result; a run that failed or was skipped (the
+    last one: the target is not run again after it) stands for the target."""
+    for part, result in runs.items():
+        if result.status != "ok":
+            if result.status == "failed" and part != ONCE:
+                result.reason = f"{part}: {result.reason}"
+            return result
+    passes = [runs[part] for part in (PASS_1, PASS_2) if part in runs]
+    return report.with_passes(runs[ONCE], passes)
 
 
 def _litellm_version() -> str:
@@ -272,18 +321,26 @@ def main(argv: list[str] | None = None) -> int:
         voice_counts=list(plan.voice_steps),
         profile_out=None if args.no_profile or not profiling.py_spy() else profile_out,
     )
-    results = []
+    runs: dict[str, dict[str, report.TargetResult]] = {}
     with workspace(log_dir=log_dir, litellm=litellm) as ws:
         direct = direct_endpoint(ws)
         selected = [target for target in every if target.name in wanted]
-        for index, target in enumerate(selected):
-            result = _run_target(target, ws, direct, plan, shared)
-            # Time for one more run of this target and a run of each one left?
-            needed = (len(selected) - index) * plan.target_seconds
+        schedule = _schedule(selected)
+        for index, (part, target) in enumerate(schedule):
+            done = runs.setdefault(target.name, {})
+            if any(result.status != "ok" for result in done.values()):
+                continue  # skipped or failed already: not started again
+            result = _run_target(target, ws, direct, plan, shared, part)
+            # Time for this run once more and for each run left?
+            needed = sum(
+                plan.once_seconds if later == ONCE else plan.pass_seconds
+                for later, _ in schedule[index:]
+            )
             in_time = time.monotonic() - started + needed < plan.budget_seconds
             if _disturbed(result) and in_time:
-                result = _run_again(target, ws, direct, plan, shared, result)
-            results.append(result)
+                result = _run_again(target, ws, direct, plan, shared, part, result)
+            done[part] = result
+    results = [_combined(runs[target.name]) for target in selected]
 
     profile_note = ""
     if shared.profile_out is None:

@@ -77,6 +77,26 @@ def rate(count: int, seconds: float) -> float | None:
     return count / seconds
 
 
+def pooled(
+    values: Sequence[float | None], weights: Sequence[float | None]
+) -> float | None:
+    """One figure over several passes: the weighted mean of the passes that gave it.
+
+    A per-unit figure (a rate, CPU per frame) weighted by its units (seconds,
+    frames) gives the total over the total; a percentile weighted 1 per pass
+    gives the mean of the passes' percentiles. None when no pass gave a figure.
+    """
+    given = [
+        (value, weight)
+        for value, weight in zip(values, weights, strict=True)
+        if value is not None and weight is not None and weight > 0
+    ]
+    total = math.fsum(weight for _, weight in given)
+    if total <= 0:
+        return None
+    return math.fsum(value * weight for value, weight in given) / total
+
+
 def added_latency(target_ms: float, direct_ms: float) -> float:
     """What the target adds on top of direct at the same load (may be < 0)."""
     return target_ms - direct_ms

@@ -80,6 +80,8 @@ class Throughput:
 
     messages_per_second: float | None
     cpu_us_per_frame: float | None
+    frames: int  # forwarded during the measured window, both ways
+    seconds: float  # the measured window
 
 
 async def throughput(
@@ -113,6 +115,8 @@ async def throughput(
     return Throughput(
         messages_per_second=stats.rate(count, elapsed),
         cpu_us_per_frame=stats.per_unit(cpu * 1e6, 2 * count),
+        frames=2 * count,
+        seconds=elapsed,
     )
 
 
@@ -133,11 +137,24 @@ async def idle_memory(endpoint: Endpoint, *, count: int) -> float | None:
     return stats.per_unit(after - before, count)
 
 
-async def setup_rate(endpoint: Endpoint, *, count: int, in_flight: int) -> float | None:
-    """Whole sessions per second, as a client sees them: connect, wait for
-    `session.created`, close, and wait until the server has closed the TCP
-    connection (`ClientConnection.close` returns only then, RFC 6455 section
-    7.1.1: the server closes TCP first)."""
+@dataclass(frozen=True, slots=True)
+class Setups:
+    """Whole sessions set up and closed, and how long they took."""
+
+    count: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float | None:
+        """Sessions per second."""
+        return stats.rate(self.count, self.seconds)
+
+
+async def setup_rate(endpoint: Endpoint, *, count: int, in_flight: int) -> Setups:
+    """count whole sessions as a client sees them, and how long they took:
+    connect, wait for `session.created`, close, and wait until the server has
+    closed the TCP connection (`ClientConnection.close` returns only then, RFC
+    6455 section 7.1.1: the server closes TCP first)."""
     numbers = iter(range(count))
 
     async def worker() -> None:
@@ -158,7 +175,7 @@ async def setup_rate(endpoint: Endpoint, *, count: int, in_flight: int) -> float
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-    return stats.rate(count, time.perf_counter() - started)
+    return Setups(count=count, seconds=time.perf_counter() - started)
 
 
 async def relays_to_fake(endpoint: Endpoint, direct: Endpoint) -> bool:
