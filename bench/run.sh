@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole benchmark in one command (see bench/README.md):
-#   bash bench/run.sh            # everything: ~5.5 min on 2 cores (+2-3 min once,
+#   bash bench/run.sh            # everything: ~12 min on 2 cores (+2-3 min once,
 #                                # to install LiteLLM into bench/.venv-litellm)
 #   bash bench/run.sh --quick    # a short smoke run
 # Other flags go to `python -m bench` (--no-litellm, --no-profile, --targets a,b).
