@@ -160,14 +160,22 @@ def _in_shared_thread(
     local.main_event_loop = loop
     local.main_event_loop_pid = os.getpid()
     local.task_context = None  # a caller's cancelling never cancels its call
-    outcomes = _run_calls(calls)
+    try:
+        hop: _Outcome = (True, _run_calls(calls))
+    except BaseException as exc:  # tidying failed: the hop fails, as in asgiref
+        hop = (False, exc)
     with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
-        loop.call_soon_threadsafe(_settle, done, outcomes)
+        loop.call_soon_threadsafe(_settle, done, hop)
 
 
-def _settle(done: asyncio.Future, outcomes: list[_Outcome]) -> None:
-    if not done.done():
-        done.set_result(outcomes)
+def _settle(done: asyncio.Future, hop: _Outcome) -> None:
+    if done.done():
+        return
+    succeeded, value = hop
+    if succeeded:
+        done.set_result(value)
+    else:
+        done.set_exception(value)
 
 
 _through_asgiref = asgiref_sync.sync_to_async(_run_calls, thread_sensitive=True)

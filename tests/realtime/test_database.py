@@ -48,6 +48,16 @@ async def test_a_database_error_tidies_at_once(tidies):
     assert len(tidies) == 2  # the first call's, and the error's
 
 
+async def test_a_failing_tidy_fails_the_call(monkeypatch):
+    def failing():
+        raise OperationalError("could not close the connection")
+
+    monkeypatch.setattr(database, "close_old_connections", failing)
+    monkeypatch.setattr(database, "_tidied_at", -database.math.inf)
+    with pytest.raises(OperationalError, match="close"):
+        await database.call(int)
+
+
 async def test_a_call_a_second_later_tidies_again(tidies, monkeypatch):
     await database.call(int)
     later = database.time.monotonic() + database.TIDY_SECONDS + 0.1
