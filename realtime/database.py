@@ -19,19 +19,34 @@ Two costs of Channels' `database_sync_to_async` are avoided here:
   share a hop. Each function still runs on its own (autocommit, its own
   transaction if it opens one), in the order called, and its result or
   exception is its caller's.
+
+The hop itself skips asgiref's per-call layers where that provably changes
+nothing (`_shared_executor`): when a thread-sensitive `sync_to_async` call
+made by the caller would run on asgiref's one shared thread, the calls go to
+that same executor directly and come back by one callback, each run as
+asgiref runs it (a copy of its caller's context, asgiref's `Local` storage
+moved to the thread and back, asgiref's thread-locals for `async_to_sync`
+set; no event loop runs on that thread, as Django requires). Any other caller
+(a request under Django's per-request thread, code under `async_to_sync`)
+hops through `sync_to_async` itself, one call a hop, to the thread it picks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import math
+import os
 import time
 import weakref
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
+import asgiref
+from asgiref import sync as asgiref_sync
 from django.db import Error as DatabaseError
 from django.db import close_old_connections
 
@@ -42,14 +57,23 @@ TIDY_SECONDS = 1.0
 
 _tidied_at = -math.inf  # monotonic; touched only on the database thread
 
-# A call for a hop: the function, its arguments, and the future of a caller
-# waiting for a later hop (None: the caller awaits the hop itself).
-_Call = tuple[Callable[..., Any], tuple, dict[str, Any], asyncio.Future | None]
+# A call for a hop: the function, its arguments, a copy of its caller's
+# context (it runs in it), and the future of a caller waiting for a later hop
+# (None: the caller awaits the hop itself).
+_Call = tuple[
+    Callable[..., Any],
+    tuple,
+    dict[str, Any],
+    contextvars.Context,
+    asyncio.Future | None,
+]
+# A call's outcome: (succeeded, its result or exception).
+_Outcome = tuple[bool, Any]
 
 
 @dataclass(slots=True, eq=False)
 class _Queue:
-    """The calls of one event loop waiting for the database thread."""
+    """The calls of one event loop waiting for asgiref's shared thread."""
 
     waiting: list[_Call] = field(default_factory=list)
     busy: bool = False  # a hop is under way
@@ -68,26 +92,114 @@ def _tidy() -> None:
     _tidied_at = time.monotonic()
 
 
-def _run_calls(calls: list[_Call]) -> list[tuple[bool, Any]]:
+def _run_one(
+    context: contextvars.Context,
+    function: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+) -> Any:
+    # Inside `context`: its Local storage moved to this thread, as asgiref's
+    # SyncToAsync moves it (`asgiref.sync._restore_context`).
+    _restore_context(context)
+    return function(*args, **kwargs)
+
+
+def _run_calls(calls: list[_Call]) -> list[_Outcome]:
     """On the database thread: each call's (succeeded, result or exception)."""
-    outcomes: list[tuple[bool, Any]] = []
-    for function, args, kwargs, _ in calls:
+    outcomes: list[_Outcome] = []
+    for function, args, kwargs, context, _ in calls:
         if time.monotonic() - _tidied_at >= TIDY_SECONDS:
             _tidy()
         try:
-            outcomes.append((True, function(*args, **kwargs)))
+            outcomes.append(
+                (True, context.run(_run_one, context, function, args, kwargs))
+            )
         except DatabaseError as exc:
             _tidy()  # a broken connection is closed, not reused
             outcomes.append((False, exc))
-        except Exception as exc:
+        except BaseException as exc:  # the caller's own, as sync_to_async gives it
             outcomes.append((False, exc))
     return outcomes
 
 
-_in_thread = sync_to_async(_run_calls, thread_sensitive=True)
+# asgiref's internals the shared-thread test reads: the versions whose
+# `SyncToAsync.__call__` was checked to choose its executor as
+# `_shared_executor` does (tests/realtime/test_database.py fails on any other,
+# so an upgrade is checked again); other versions always hop through it.
+_CHECKED_ASGIREF = ("3.13.",)
+_SyncToAsync = asgiref_sync.SyncToAsync
+_AsyncToSync = asgiref_sync.AsyncToSync
+_restore_context = asgiref_sync._restore_context
+SHARED_THREAD_DIRECT = asgiref.__version__.startswith(_CHECKED_ASGIREF)
 
 
-async def _run_hops(queue: _Queue) -> None:
+def _shared_executor(loop: asyncio.AbstractEventLoop) -> Executor | None:
+    """asgiref's one shared thread when a thread-sensitive `sync_to_async`
+    call made here would run on it; None when it would pick another (an outer
+    sync thread, a request's own thread) or refuse (it would deadlock).
+
+    The tests of `SyncToAsync.__call__`, in its order; only its last case
+    (none of them holds) is taken here."""
+    if (
+        not SHARED_THREAD_DIRECT
+        or getattr(_AsyncToSync.executors, "current", None)
+        or _SyncToAsync.thread_sensitive_context.get(None)
+        or loop in _AsyncToSync.loop_thread_executors
+        or _SyncToAsync.deadlock_context.get(False)
+    ):
+        return None
+    return _SyncToAsync.single_thread_executor
+
+
+def _in_shared_thread(
+    loop: asyncio.AbstractEventLoop, calls: list[_Call], done: asyncio.Future
+) -> None:
+    """On asgiref's shared thread: what `SyncToAsync.thread_handler` sets for
+    `async_to_sync` (back to this loop), the calls, then their outcomes."""
+    local = _SyncToAsync.threadlocal
+    local.main_event_loop = loop
+    local.main_event_loop_pid = os.getpid()
+    local.task_context = None  # a caller's cancelling never cancels its call
+    try:
+        hop: _Outcome = (True, _run_calls(calls))
+    except BaseException as exc:  # tidying failed: the hop fails, as in asgiref
+        hop = (False, exc)
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+        loop.call_soon_threadsafe(_settle, done, hop)
+
+
+def _settle(done: asyncio.Future, hop: _Outcome) -> None:
+    if done.done():
+        return
+    succeeded, value = hop
+    if succeeded:
+        done.set_result(value)
+    else:
+        done.set_exception(value)
+
+
+_through_asgiref = asgiref_sync.sync_to_async(_run_calls, thread_sensitive=True)
+
+
+async def _hop(executor: Executor | None, calls: list[_Call]) -> list[_Outcome]:
+    """Run `calls` on `executor`'s thread (None: through `sync_to_async`,
+    which picks the thread) and return their outcomes.
+
+    Cancelled, as `sync_to_async` is: calls not yet begun never run, begun
+    ones run to their end."""
+    if executor is None:
+        return await _through_asgiref(calls)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[list[_Outcome]] = loop.create_future()
+    submitted = executor.submit(_in_shared_thread, loop, calls, done)
+    try:
+        return await done
+    except asyncio.CancelledError:
+        submitted.cancel()
+        raise
+
+
+async def _run_hops(queue: _Queue, executor: Executor) -> None:
     """Hop with every waiting call until none waits. Never cancelled by a
     caller (a cancelled caller only stops waiting: its call still runs, as a
     sync_to_async call would), so no call is left without a hop."""
@@ -95,7 +207,7 @@ async def _run_hops(queue: _Queue) -> None:
         while queue.waiting:
             calls, queue.waiting = queue.waiting, []
             try:
-                outcomes = await _in_thread(calls)
+                outcomes = await _hop(executor, calls)
             except BaseException as exc:  # the hop failed, or the loop is stopping
                 calls, queue.waiting = calls + queue.waiting, []
                 for *_, future in calls:
@@ -118,10 +230,12 @@ async def _run_hops(queue: _Queue) -> None:
         queue.busy = False
 
 
-def _hand_over(queue: _Queue, loop: asyncio.AbstractEventLoop) -> None:
+def _hand_over(
+    queue: _Queue, loop: asyncio.AbstractEventLoop, executor: Executor
+) -> None:
     """A hop ended: the calls that came meanwhile get the next one."""
     if queue.waiting:
-        queue.runner = loop.create_task(_run_hops(queue))
+        queue.runner = loop.create_task(_run_hops(queue, executor))
     else:
         queue.busy = False
 
@@ -129,18 +243,38 @@ def _hand_over(queue: _Queue, loop: asyncio.AbstractEventLoop) -> None:
 async def call(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run a sync ORM function on the database thread and return its result."""
     loop = asyncio.get_running_loop()
-    queue = _queues.get(loop)
-    if queue is None:
-        queue = _queues[loop] = _Queue()
-    if queue.busy:
-        future: asyncio.Future[T] = loop.create_future()
-        queue.waiting.append((function, args, kwargs, future))
-        return await future
-    queue.busy = True
+    executor = _shared_executor(loop)
+    if executor is not None:
+        # As `sync_to_async` marks a call to the shared thread (code the call
+        # runs that awaits the thread again fails instead of deadlocking).
+        _SyncToAsync.deadlock_context.set(True)
+    context = contextvars.copy_context()
     try:
-        [(succeeded, value)] = await _in_thread([(function, args, kwargs, None)])
+        if executor is None:  # a thread of its own: no sharing
+            [(succeeded, value)] = await _hop(
+                None, [(function, args, kwargs, context, None)]
+            )
+        else:
+            queue = _queues.get(loop)
+            if queue is None:
+                queue = _queues[loop] = _Queue()
+            if queue.busy:
+                future: asyncio.Future[T] = loop.create_future()
+                queue.waiting.append((function, args, kwargs, context, future))
+                return await future
+            queue.busy = True
+            try:
+                [(succeeded, value)] = await _hop(
+                    executor, [(function, args, kwargs, context, None)]
+                )
+            finally:
+                _hand_over(queue, loop, executor)
     finally:
-        _hand_over(queue, loop)
+        # What the call changed in its context is its caller's, as asgiref
+        # hands it back (Local storage moved back to this thread).
+        _restore_context(context)
+        if executor is not None:
+            _SyncToAsync.deadlock_context.set(False)
     if succeeded:
         return value
     raise value
