@@ -209,7 +209,8 @@ class Metrics:
                 totals = self._finished[(provider, model)] = _Totals(Meter(), Usage())
             _add_meter(totals.meter, meter)
             totals.usage += usage
-            self._unpriced.append((provider, provider_kind, model, usage))
+            if self._pricer is not None and usage != NO_USAGE:  # else no cost
+                self._unpriced.append((provider, provider_kind, model, usage))
         self._ended.labels(provider, status, end_reason).inc()
         if live is not None:
             error_type = end_reason if status == "failed" else ""
@@ -250,15 +251,43 @@ class Metrics:
                 )
             return snapshot, self._price(snapshot, unpriced)
 
+    def price_finished(self) -> None:
+        """Price the sessions finished since the last pricing into the running
+        total. On a thread that may query the database: each scrape, and the
+        sweep (`realtime.sweeper`, every GATEWAY_CHECKPOINT_SECONDS), so what
+        the process keeps of finished sessions stays bounded when nothing
+        scrapes /metrics."""
+        with self._pricing:
+            with self._lock:
+                unpriced, self._unpriced = self._unpriced, []
+            self._price_finished(unpriced)
+
     def _price(
         self, snapshot: _Snapshot, unpriced: list[tuple[str, str, str, Usage]]
     ) -> dict[tuple[str, str], Decimal] | None:
-        """Each finished session priced once (the first scrape after its end)
-        into the running total, plus the live sessions so far. When the prices
-        cannot be read, the sessions not yet priced wait for the next scrape."""
+        """The cost so far: the finished sessions' (each priced once, into the
+        running total) plus the live sessions'. None when the prices cannot be
+        read; the finished sessions not yet priced wait for the next pricing."""
+        pricer = self._pricer
+        if pricer is None or not self._price_finished(unpriced):
+            return None
+        usd = defaultdict(Decimal, self._cost)
+        try:
+            for session in snapshot.live:
+                price = pricer(session.kind, session.model, session.reports.usage)
+                if price is not None:
+                    usd[(session.provider, session.model)] += price
+        except DatabaseError:
+            logger.warning("metrics: model prices unavailable", exc_info=True)
+            return None
+        return dict(usd)
+
+    def _price_finished(self, unpriced: list[tuple[str, str, str, Usage]]) -> bool:
+        """Add each finished session's cost to the running total; False (the
+        rest kept for the next pricing) when the prices cannot be read."""
         pricer = self._pricer
         if pricer is None:
-            return None
+            return False
         priced = 0
         try:
             for provider, kind, model, usage in unpriced:
@@ -266,17 +295,12 @@ class Metrics:
                 if price is not None:
                     self._cost[(provider, model)] += price
                 priced += 1
-            usd = defaultdict(Decimal, self._cost)
-            for session in snapshot.live:
-                price = pricer(session.kind, session.model, session.reports.usage)
-                if price is not None:
-                    usd[(session.provider, session.model)] += price
         except DatabaseError:
             logger.warning("metrics: model prices unavailable", exc_info=True)
             with self._lock:
                 self._unpriced[:0] = unpriced[priced:]
-            return None
-        return dict(usd)
+            return False
+        return True
 
 
 @dataclass(slots=True)

@@ -32,7 +32,8 @@ class ProcessState:
         self.key_cache = KeyCache()
         self.throttle = FailureThrottle()
         self.metrics = Metrics(instance=lambda: self.instance, pricer=ListPrices())
-        self.sweeper = Sweeper()
+        # Each sweep also prices finished sessions for the metrics.
+        self.sweeper = Sweeper(after_sweep=self.metrics.price_finished)
         self.calls = CallRegistry()  # live WebRTC calls' sideband monitors
         self._instance: str | None = None
         self._hubs: dict[asyncio.AbstractEventLoop, RevocationHub] = {}

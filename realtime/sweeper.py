@@ -8,6 +8,10 @@ with the counts it last checkpointed, whatever process wrote it: a restarted
 container with a new name, or one that never comes back, is cleaned up by its
 peers. A session whose heartbeat was only late (a database blip) undoes the
 mark at its next checkpoint.
+
+Each sweep's hop also runs the process's other periodic database work
+(`after_sweep`: pricing finished sessions for the metrics, so that what a
+process keeps of them stays bounded when nothing scrapes /metrics).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import datetime
 import logging
 import random
+from collections.abc import Callable
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -39,8 +44,10 @@ def stale_before() -> datetime.datetime:
 class Sweeper:
     """Runs the periodic sweep on this process's event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, after_sweep: Callable[[], None] | None = None) -> None:
         self._task: asyncio.Task[None] | None = None
+        # Other periodic database work of the process, on the sweep's hop.
+        self._after_sweep = after_sweep
 
     @property
     def running(self) -> bool:
@@ -75,3 +82,8 @@ class Sweeper:
                     "marked %d session(s) of dead gateway processes interrupted",
                     count,
                 )
+            if self._after_sweep is not None:
+                try:
+                    await database_sync_to_async(self._after_sweep)()
+                except Exception:  # never the end of the sweep
+                    logger.exception("periodic work after the sweep failed")

@@ -111,6 +111,13 @@ class Session:
         return []
 
 
+class Discarded(list):
+    """A record that keeps nothing appended to it (`forget_records`)."""
+
+    def append(self, item: Any) -> None:
+        """Keep nothing."""
+
+
 class LoopbackServer:
     """Listening, handshake records, close records: what every fake shares."""
 
@@ -132,6 +139,7 @@ class LoopbackServer:
         self._closed_changed = asyncio.Condition()
         self.handshakes: list[Handshake] = []
         self.closed: list[tuple[int | None, str]] = []
+        self.keep_records = True  # see `forget_records`
 
     async def start(self) -> None:
         """Start listening."""
@@ -155,6 +163,13 @@ class LoopbackServer:
         self._server.close(close_connections=True)
         self._stopping.set()
         await self._server.wait_closed()
+
+    def forget_records(self) -> None:
+        """Keep nothing of past connections (tests read the records): for a
+        fake that serves as long as it runs (`manage.py fake_upstream`, the
+        bench's upstream for hundreds of thousands of sessions), whose heap,
+        and its collector's pauses, would grow with each one."""
+        self.keep_records = False
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -233,7 +248,8 @@ class LoopbackServer:
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
         handshake = Handshake.from_request(request)
-        self.handshakes.append(handshake)
+        if self.keep_records:
+            self.handshakes.append(handshake)
         return await self._refuse(connection, handshake)
 
     async def _handle(self, connection: ServerConnection) -> None:
@@ -246,9 +262,10 @@ class LoopbackServer:
         finally:
             self._connections.discard(connection)
             received = connection.protocol.close_rcvd
-            self.closed.append(
-                (None, "") if received is None else (received.code, received.reason)
-            )
+            if self.keep_records:
+                self.closed.append(
+                    (None, "") if received is None else (received.code, received.reason)
+                )
             async with self._closed_changed:
                 self._closed_changed.notify_all()
 

@@ -469,6 +469,7 @@ class _RestOrWebSocket(ServerConnection):
 
 async def serve(*, host: str, port: int, api_key: str | None) -> None:
     """Run the fake (realtime sockets and calls) until cancelled."""
-    async with FakeCallsServer(api_key=api_key, host=host, port=port) as server:
+    server = FakeCallsServer(api_key=api_key, host=host, port=port)
+    server.forget_records()  # it serves for as long as it runs
+    async with server:
         await asyncio.Future()  # runs until the caller cancels it
-        del server

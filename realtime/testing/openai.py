@@ -64,6 +64,7 @@ from websockets.typing import Subprotocol
 
 from realtime.testing.base import (
     MAX_CLOSE_REASON_BYTES,
+    Discarded,
     Handshake,
     LoopbackServer,
     Session,
@@ -367,6 +368,13 @@ class FakeRealtimeServer(LoopbackServer):
         self.client_events: list[str] = []
         self.translated_bytes: list[int] = []  # source audio of each append
 
+    def forget_records(self) -> None:
+        """Keep nothing of past connections, their events and usage included."""
+        super().forget_records()
+        self.usage_sent = Discarded()
+        self.client_events = Discarded()
+        self.translated_bytes = Discarded()
+
     def _serve_options(self) -> dict[str, Any]:
         return {
             "select_subprotocol": _select_subprotocol,
@@ -464,6 +472,8 @@ def _select_subprotocol(
 
 async def serve(*, host: str, port: int, api_key: str | None) -> None:
     """Run a fake upstream until cancelled (for the management command)."""
-    async with FakeRealtimeServer(api_key=api_key, host=host, port=port) as server:
+    server = FakeRealtimeServer(api_key=api_key, host=host, port=port)
+    server.forget_records()  # it serves for as long as it runs
+    async with server:
         logger.info("fake realtime upstream listening on %s", server.url)
         await asyncio.Future()  # runs until the caller cancels it

@@ -209,3 +209,20 @@ async def test_a_long_response_left_alone_completes(server: FakeRealtimeServer):
     assert "".join(deltas) == "w1 w2 w3"
     assert events[-1]["response"]["status"] == "completed"
     assert events[-1]["response"]["usage"]["output_tokens"] == 3
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(10)
+async def test_a_fake_that_forgets_records_keeps_nothing_of_its_sessions() -> None:
+    """`manage.py fake_upstream` serves the bench's hundreds of thousands of
+    sessions: nothing of them may pile up in its heap."""
+    fake = FakeRealtimeServer(api_key=API_KEY)
+    fake.forget_records()
+    async with fake:
+        url = f"{fake.url}?model=gpt-realtime"
+        async with connect(url, additional_headers=AUTH) as ws:
+            assert (await receive_event(ws))["type"] == "session.created"
+            await ws.send(json.dumps({"type": "response.create"}))
+            await receive_until(ws, "response.done")
+    assert fake.handshakes == [] and fake.closed == []
+    assert fake.usage_sent == [] and fake.client_events == []
