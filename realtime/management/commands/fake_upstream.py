@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from realtime.collector import settle_for_serving
 from realtime.testing import serve
 
 
@@ -35,5 +36,7 @@ class Command(BaseCommand):
             f"  WebRTC calls on http://{host}:{port}/v1/realtime/calls and "
             f"http://{host}:{port}/v1/live/sessions"
         )
+        # Like the gateway's servers: the bench's upstream must not be its noise.
+        settle_for_serving()
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(host=host, port=port, api_key=api_key))
