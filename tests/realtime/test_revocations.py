@@ -10,13 +10,16 @@ import pytest
 from channels.layers import get_channel_layer
 
 from keys.selectors import REVOCATION_EVENT, revocation_group
+from realtime import revocations
 from realtime.keycache import KeyCache
+from realtime.lifespan import stop_background
 from realtime.revocations import (
     TERMINATE_EVENT,
     TERMINATION_GROUP,
     RevocationHub,
     termination_group,
 )
+from realtime.state import process_state
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -140,3 +143,55 @@ async def test_a_terminate_wakes_only_the_session_it_names():
     finally:
         await hub.unwatch(first, termination_group(named))
         await hub.unwatch(second, termination_group(other))
+
+
+async def test_past_the_bound_a_keys_last_session_leaves_its_group(
+    settings, monkeypatch
+):
+    """Keys' groups kept joined with no local session are bounded: past the
+    bound, the last session of a key leaves its group at once."""
+    settings.GATEWAY_ANNOUNCEMENT_LINGER_SECONDS = 30
+    monkeypatch.setattr(revocations, "_MAX_IDLE_GROUPS", 1)
+    layer = _CountingLayer(get_channel_layer())
+    hub = RevocationHub(layer, key_cache=KeyCache())
+    staying = await hub.watch(revocation_group(9201))
+    try:
+        leaving = await hub.watch(revocation_group(9202))
+        await hub.unwatch(leaving, revocation_group(9202))
+        assert not hub.joined(revocation_group(9202))
+        assert layer.discarded == [revocation_group(9202)]
+        assert hub.joined(revocation_group(9201))  # a session still waits on it
+    finally:
+        await hub.unwatch(staying, revocation_group(9201))
+        await hub.stop()
+
+
+async def test_a_group_held_long_is_joined_again(settings, monkeypatch):
+    """A layer forgets a group entry after its expiry: the hub joins a group
+    again once it has held it `_REJOIN_SECONDS`."""
+    settings.GATEWAY_ANNOUNCEMENT_LINGER_SECONDS = 30
+    layer = _CountingLayer(get_channel_layer())
+    hub = RevocationHub(layer, key_cache=KeyCache())
+    group = revocation_group(9301)
+    try:
+        first = await hub.watch(group)
+        await hub.unwatch(first, group)
+        monkeypatch.setattr(revocations, "_REJOIN_SECONDS", 0.0)
+        second = await hub.watch(group)
+        await hub.unwatch(second, group)
+        assert layer.added.count(group) == 2
+        assert layer.added.count(TERMINATION_GROUP) == 2
+    finally:
+        await hub.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_servers_shutdown_stops_a_lingering_listener(settings):
+    settings.GATEWAY_ANNOUNCEMENT_LINGER_SECONDS = 30
+    hub = process_state().revocation_hub(get_channel_layer())
+    announced = await hub.watch(revocation_group(9401))
+    await hub.unwatch(announced, revocation_group(9401))
+    assert hub.joined(revocation_group(9401))  # lingering
+    await stop_background()
+    assert not hub.joined(revocation_group(9401))
+    assert not hub.joined(TERMINATION_GROUP)
